@@ -1,0 +1,134 @@
+"""Every piece of MXNet-version-specific plumbing the checkpoint layer needs, in one place.
+
+MXNet 1.9.1 keeps a Block's parameters in three places that must agree: the attribute
+itself, ``Block._reg_params`` (what ``_collect_params_with_prefix`` and ``hybrid_forward``
+read) and the Block's ``ParameterDict`` (what ``collect_params``, ``initialize``,
+``gluon.Trainer`` and ``export`` read). ``Block.__setattr__`` refuses to replace a
+Parameter, so sharing one after construction has to touch those three directly.
+A port to MXNet 2.0 (where ``_reg_params`` and ``ParameterDict`` are gone and
+``Block.share_parameters`` accepts structural names) rewrites this module only.
+"""
+import ctypes
+
+import mxnet as mx
+import numpy as np
+from mxnet.gluon import Block, Parameter
+
+__all__ = [
+    "Block", "Parameter", "structural_params", "iter_blocks", "replace_parameter",
+    "shape_is_known", "merge_shapes", "set_shape", "param_dtype", "is_initialized",
+    "numpy_view", "adopt_data", "ensure_initialized", "param_ndarray",
+]
+
+
+def structural_params(block):
+    """``{dotted structural name: Parameter}``, shared Parameters listed under every name."""
+    return block._collect_params_with_prefix()
+
+
+def iter_blocks(block, prefix=""):
+    """Yield ``(dotted path, block)`` for ``block`` (path ``""``) and all its descendants."""
+    yield prefix, block
+    for name, child in block._children.items():
+        yield from iter_blocks(child, prefix + "." + name if prefix else name)
+
+
+def replace_parameter(owner, attr, param):
+    """Make ``owner.<attr>`` be ``param`` everywhere MXNet 1.9.1 looks for it."""
+    orphan = owner._reg_params[attr]
+    if orphan is param:
+        return
+    owner._reg_params[attr] = param
+    object.__setattr__(owner, attr, param)
+    own = owner._params._params
+    if own.get(orphan.name) is orphan:
+        del own[orphan.name]
+    own[param.name] = param
+    if hasattr(owner, "_clear_cached_op"):
+        owner._clear_cached_op()
+
+
+def shape_is_known(shape):
+    return shape is not None and len(shape) > 0 and all(int(d) > 0 for d in shape)
+
+
+def merge_shapes(a, b):
+    """Combine two possibly partial shapes (0 = unknown); None when they conflict."""
+    if a is None or len(a) == 0:
+        return tuple(b) if b is not None else None
+    if b is None or len(b) == 0:
+        return tuple(a)
+    if len(a) != len(b):
+        return None
+    out = []
+    for x, y in zip(a, b):
+        if x > 0 and y > 0 and x != y:
+            return None
+        out.append(x if x > 0 else y)
+    return tuple(out)
+
+
+def set_shape(param, shape):
+    param.shape = tuple(shape)
+
+
+def param_dtype(param):
+    return np.dtype(param.dtype)
+
+
+def is_initialized(param):
+    return param._data is not None
+
+
+def param_ndarray(param):
+    """The Parameter's data on its first context."""
+    return param._check_and_get(param._data, list)[0]
+
+
+def numpy_view(arr):
+    """A writable numpy view on the memory of a CPU NDArray (no copy).
+
+    Callers must not let the view outlive ``arr``. Any pending MXNet write to ``arr`` is
+    waited for first.
+    """
+    if arr.context.device_type != "cpu":
+        raise ValueError("numpy_view needs a CPU NDArray")
+    arr.wait_to_write()
+    ptr = ctypes.c_void_p()
+    mx.base.check_call(mx.base._LIB.MXNDArrayGetData(arr.handle, ctypes.byref(ptr)))
+    dtype = np.dtype(arr.dtype)
+    nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes == 0:
+        return np.empty(arr.shape, dtype=dtype)
+    buf = (ctypes.c_char * nbytes).from_address(ptr.value)
+    return np.frombuffer(buf, dtype=dtype).reshape(arr.shape)
+
+
+def adopt_data(param, arr):
+    """Make the CPU NDArray ``arr`` the Parameter's data without copying it.
+
+    Mirrors ``Parameter._init_impl`` for one context, minus its ``copyto``, so that
+    loading a checkpoint does not hold two copies of a tensor.
+    """
+    ctx = arr.context
+    param.shape = arr.shape
+    param._deferred_init = ()
+    param._ctx_list = [ctx]
+    param._ctx_map = [[], []]
+    dev_list = param._ctx_map[ctx.device_typeid & 1]
+    while len(dev_list) <= ctx.device_id:
+        dev_list.append(None)
+    dev_list[ctx.device_id] = 0
+    param._data = [arr]
+    param._init_grad()
+
+
+def ensure_initialized(param, ctx=None):
+    """Initialize a Parameter that holds no data with its own initializer."""
+    if param._data is not None:
+        return
+    if param._deferred_init:
+        param._finish_deferred_init()
+        return
+    # With an unknown shape MXNet defers the allocation to the first forward pass.
+    param.initialize(ctx=ctx or mx.cpu())

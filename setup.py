@@ -1,0 +1,22 @@
+from setuptools import setup
+
+setup(
+    name="tiezoo",
+    version="0.1.0",
+    description="Tie-aware model zoo for Apache MXNet: pretrain with tied heads, finetune head-less.",
+    packages=["zoo", "heads", "checkpoints"],
+    python_requires=">=3.9",
+    install_requires=[
+        "mxnet==1.9.1",
+        "numpy>=1.21,<1.24",
+        "gluonnlp==0.10.0",
+        "sentencepiece",
+        "safetensors>=0.4",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "test": ["pytest", "pytest-timeout", "torch==2.13.0", "transformers", "tokenizers"],
+    },
+    entry_points={"console_scripts": ["zoo=zoo.cli:main"]},
+)
