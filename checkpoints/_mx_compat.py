@@ -93,7 +93,7 @@ def numpy_view(arr):
     """
     if arr.context.device_type != "cpu":
         raise ValueError("numpy_view needs a CPU NDArray")
-    arr.wait_to_write()
+    mx.base.check_call(mx.base._LIB.MXNDArrayWaitToWrite(arr.handle))
     ptr = ctypes.c_void_p()
     mx.base.check_call(mx.base._LIB.MXNDArrayGetData(arr.handle, ctypes.byref(ptr)))
     dtype = np.dtype(arr.dtype)

@@ -1,0 +1,41 @@
+"""Small building blocks shared by the backbones in ``zoo`` and the heads here."""
+import mxnet as mx
+from mxnet.gluon import nn
+
+__all__ = ["ACTIVATIONS", "activation_block", "dense", "gather_positions"]
+
+# MXNet's ``LeakyReLU(act_type='gelu')`` (what ``nn.GELU`` calls) is the exact erf form
+# 0.5 * x * (1 + erf(x / sqrt(2))), which is what BERT, Hugging Face's "gelu" and
+# GluonNLP 0.10's default compute. The tanh approximation ("gelu_new") is a different
+# function, so it is not offered under this name.
+ACTIVATIONS = {"gelu": nn.GELU, "relu": lambda: nn.Activation("relu")}
+
+
+def activation_block(name):
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; known: {sorted(ACTIVATIONS)}") from None
+
+
+def dense(units, in_units, initializer_range, **kwargs):
+    """``nn.Dense`` over the last axis with the BERT initialization.
+
+    ``in_units`` is always given so that shapes are known at construction: ties can then be
+    checked right away and ``initialize()`` allocates without a forward pass.
+    """
+    return nn.Dense(units, in_units=in_units, flatten=False,
+                    weight_initializer=mx.init.Normal(initializer_range), **kwargs)
+
+
+def gather_positions(F, seq, positions):
+    """Pick ``seq[b, positions[b, p]]``.
+
+    seq: (B, L, C); positions: (B, P) integer-valued -> (B, P, C).
+    """
+    positions = F.cast(positions, "int32")
+    # batch index of every entry of ``positions``: [[0, 0, ..], [1, 1, ..], ..]
+    batch = F.broadcast_like(F.expand_dims(F.contrib.arange_like(positions, axis=0), axis=1),
+                             positions)
+    index = F.stack(F.cast(batch, "int32"), positions, axis=0)   # (2, B, P)
+    return F.gather_nd(seq, index)

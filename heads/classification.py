@@ -1,0 +1,39 @@
+"""Sequence-level heads on the pooled output: classification and regression.
+
+Task heads share one call contract, so a task model is ``head(*backbone(...), valid_length)``
+for every backbone family::
+
+    scores = head(seq, pooled, valid_length)    # seq (B, L, units), pooled (B, units)
+"""
+from mxnet.gluon import HybridBlock, nn
+
+from ._layers import dense
+
+__all__ = ["SequenceClassificationHead", "SequenceRegressionHead"]
+
+
+class SequenceClassificationHead(HybridBlock):
+    """Dropout + Dense over the pooled output -> scores (B, num_classes) (unnormalized)."""
+
+    def __init__(self, units, num_classes, *, dropout=0.1, initializer_range=0.02):
+        super().__init__()
+        self.num_classes = num_classes
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = dense(num_classes, units, initializer_range)
+
+    def hybrid_forward(self, F, seq, pooled, valid_length=None):
+        """seq (B, L, units) unused; pooled (B, units) -> (B, num_classes)."""
+        return self.classifier(self.dropout(pooled))
+
+
+class SequenceRegressionHead(HybridBlock):
+    """Dropout + Dense(1) over the pooled output -> predictions (B,)."""
+
+    def __init__(self, units, *, dropout=0.1, initializer_range=0.02):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.regressor = dense(1, units, initializer_range)
+
+    def hybrid_forward(self, F, seq, pooled, valid_length=None):
+        """seq (B, L, units) unused; pooled (B, units) -> (B,)."""
+        return F.reshape(self.regressor(self.dropout(pooled)), shape=(-1,))

@@ -1,0 +1,191 @@
+"""save/load across variants: every variant loads every checkpoint, with no alias arguments."""
+import mxnet as mx
+import numpy as np
+import pytest
+
+from checkpoints import CheckpointError, ShapeMismatchError, inspect, load, read_assets, save
+from toy_models import Chain, EmbedWithDecoder, SharedLayers, TwoDense, built, tokens
+
+FORMATS = [".params", ".safetensors"]
+
+
+def values(block):
+    return {k: v.data().asnumpy() for k, v in block._collect_params_with_prefix().items()}
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_scenario1_with_head_into_headless(tmp_path, ext):
+    x = mx.nd.random.uniform(shape=(3, 16))
+    full = built(TwoDense(use_mlm=True), x)
+    path = tmp_path / ("m" + ext)
+    save(full, path)
+    headless = TwoDense(use_mlm=False)
+    report = load(headless, path)
+    assert sorted(report.loaded) == ["l1.bias", "l1.weight"] and report.unused == []
+    np.testing.assert_array_equal(headless(x).asnumpy(), full.l1(x).asnumpy())
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_scenario2_with_head_into_headless(tmp_path, ext):
+    x = tokens()
+    full = built(EmbedWithDecoder(use_mlm=True), x)
+    path = tmp_path / ("m" + ext)
+    save(full, path)
+    headless = EmbedWithDecoder(use_mlm=False)
+    report = load(headless, path)
+    assert report.loaded == ["word_embed.weight"]
+    assert sorted(report.unused) == ["mlm_decoder.0.bias", "mlm_decoder.0.weight", "mlm_decoder.1.bias"]
+    assert report.missing == [] and report.aliased == {}
+    np.testing.assert_array_equal(headless(x).asnumpy(), full.backbone(x).asnumpy())
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_headless_into_with_head(tmp_path, ext):
+    x = tokens()
+    headless = built(EmbedWithDecoder(use_mlm=False), x)
+    path = tmp_path / ("m" + ext)
+    save(headless, path)
+    full = EmbedWithDecoder(use_mlm=True)
+    report = load(full, path)
+    assert report.loaded == ["word_embed.weight"]
+    assert sorted(report.missing) == ["mlm_decoder.0.bias", "mlm_decoder.0.weight", "mlm_decoder.1.bias"]
+    emb = headless.word_embed.weight.data().asnumpy()
+    assert full.mlm_decoder[1].weight is full.word_embed.weight
+    np.testing.assert_array_equal(full.mlm_decoder[1].weight.data().asnumpy(), emb)
+    out = full(x)  # every parameter usable: the untied head was initialized
+    assert out.shape == (2, 5, 50) and np.isfinite(out.asnumpy()).all()
+    np.testing.assert_array_equal(full.mlm_decoder[1].bias.data().asnumpy(), 0)
+
+
+@pytest.mark.parametrize("dedup", [True, False])
+@pytest.mark.parametrize("use_mlm", [True, False])
+def test_plain_mxnet_files_load_into_both_variants(tmp_path, dedup, use_mlm):
+    x = tokens()
+    full = built(EmbedWithDecoder(use_mlm=True), x)
+    path = str(tmp_path / "plain.params")
+    full.save_parameters(path, deduplicate=dedup)
+    names = set(mx.nd.load(path))
+    assert ("word_embed.weight" in names) == (not dedup)  # MXNet keeps only the alias
+    target = EmbedWithDecoder(use_mlm=use_mlm)
+    report = load(target, path)
+    assert report.loaded[0] == "word_embed.weight"
+    assert report.aliased == {"mlm_decoder.1.weight": "word_embed.weight"}
+    expected = full(x) if use_mlm else full.backbone(x)
+    np.testing.assert_array_equal(target(x).asnumpy(), expected.asnumpy())
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_chain_and_albert_style_files_hold_one_copy(tmp_path, ext):
+    x = mx.nd.random.uniform(shape=(2, 4))
+    chain = built(Chain(), x)
+    save(chain, tmp_path / ("c" + ext))
+    info = inspect(tmp_path / ("c" + ext))
+    assert [t[0] for t in info.tensors if t[0].endswith("weight")] == ["c.weight"]
+    back = Chain()
+    load(back, tmp_path / ("c" + ext))
+    np.testing.assert_array_equal(back(x).asnumpy(), chain(x).asnumpy())
+
+    x = mx.nd.random.uniform(shape=(2, 3, 8))
+    deep = built(SharedLayers(num_layers=6), x)
+    save(deep, tmp_path / ("a" + ext))
+    info = inspect(tmp_path / ("a" + ext))
+    assert sorted(t[0] for t in info.tensors) == ["layers.0.bias", "layers.0.weight"]
+    shallow = built(SharedLayers(num_layers=1), x)
+    save(shallow, tmp_path / ("s" + ext))
+    assert (tmp_path / ("a" + ext)).stat().st_size - (tmp_path / ("s" + ext)).stat().st_size < 600
+    other = SharedLayers(num_layers=3)  # another depth loads the same shared layer
+    load(other, tmp_path / ("a" + ext))
+    np.testing.assert_array_equal(other.layers[2].weight.data().asnumpy(),
+                                  deep.layers[0].weight.data().asnumpy())
+
+
+def test_mx_nd_load_reads_canonical_tensors(tmp_path):
+    x = tokens()
+    full = built(EmbedWithDecoder(use_mlm=True), x)
+    save(full, tmp_path / "m.params")
+    raw = mx.nd.load(str(tmp_path / "m.params"))
+    assert set(raw) == {"word_embed.weight", "mlm_decoder.0.weight", "mlm_decoder.0.bias",
+                        "mlm_decoder.1.bias", "__tiezoo__"}
+    np.testing.assert_array_equal(raw["word_embed.weight"].asnumpy(),
+                                  full.word_embed.weight.data().asnumpy())
+    # and MXNet's own loader accepts it once the metadata key is ignored
+    headless = EmbedWithDecoder(use_mlm=False)
+    headless.load_parameters(str(tmp_path / "m.params"), ignore_extra=True)
+    np.testing.assert_array_equal(headless(x).asnumpy(), full.backbone(x).asnumpy())
+
+
+def test_safetensors_interoperates_with_the_package(tmp_path):
+    from safetensors.numpy import load_file, save_file
+    x = tokens()
+    full = built(EmbedWithDecoder(use_mlm=True), x)
+    save(full, tmp_path / "m.safetensors")
+    raw = load_file(str(tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(raw["word_embed.weight"], full.word_embed.weight.data().asnumpy())
+    # a foreign safetensors file (no tiezoo metadata) with only the alias name loads too
+    save_file({k: v.data().asnumpy() for k, v in full._collect_params_with_prefix().items()
+               if k != "word_embed.weight"}, str(tmp_path / "foreign.safetensors"))
+    headless = EmbedWithDecoder(use_mlm=False)
+    report = load(headless, tmp_path / "foreign.safetensors")
+    assert report.aliased == {"mlm_decoder.1.weight": "word_embed.weight"}
+    np.testing.assert_array_equal(headless(x).asnumpy(), full.backbone(x).asnumpy())
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_metadata_config_assets_and_ties(tmp_path, ext):
+    x = tokens()
+    full = built(EmbedWithDecoder(use_mlm=True), x)
+    path = tmp_path / ("m" + ext)
+    save(full, path, config={"family": "toy", "units": 8}, assets={"vocab.txt": "a\nb\n", "sp.model": b"\x00\xff"})
+    info = inspect(path, verify=True)
+    assert info.format_version == 1
+    assert info.ties == {"mlm_decoder.1.weight": "word_embed.weight"}
+    assert info.config == {"family": "toy", "units": 8}
+    assert dict((n, (tuple(s), d)) for n, s, d in info.tensors)["word_embed.weight"] == ((50, 8), "float32")
+    assert read_assets(path) == {"vocab.txt": b"a\nb\n", "sp.model": b"\x00\xff"}
+    assert "word_embed.weight" in str(info)
+
+
+def test_file_size_is_unique_parameter_bytes_plus_small_metadata(tmp_path):
+    x = tokens(vocab=2000)
+    full = built(EmbedWithDecoder(use_mlm=True, vocab=2000, units=64), x)
+    unique = sum(p.data().size * 4 for p in full.collect_params().values())
+    for ext in FORMATS:
+        save(full, tmp_path / ("m" + ext))
+        size = (tmp_path / ("m" + ext)).stat().st_size
+        assert unique <= size < unique * 1.01, (ext, size, unique)
+
+
+def test_strict_rejects_unused_and_missing(tmp_path):
+    x = tokens()
+    full = built(EmbedWithDecoder(use_mlm=True), x)
+    save(full, tmp_path / "m.params")
+    with pytest.raises(CheckpointError, match="mlm_decoder.0.weight"):
+        load(EmbedWithDecoder(use_mlm=False), tmp_path / "m.params", strict=True)
+    assert load(EmbedWithDecoder(use_mlm=True), tmp_path / "m.params", strict=True).unused == []
+
+
+def test_shape_mismatch_names_tensor_and_both_shapes(tmp_path):
+    x = tokens()
+    save(built(EmbedWithDecoder(use_mlm=False), x), tmp_path / "m.params")
+    other = EmbedWithDecoder(use_mlm=False, vocab=60)
+    with pytest.raises(ShapeMismatchError, match=r"word_embed\.weight.*\(50, 8\).*\(60, 8\)"):
+        load(other, tmp_path / "m.params")
+
+
+def test_load_into_initialized_model_overwrites_values(tmp_path):
+    x = tokens()
+    a = built(EmbedWithDecoder(use_mlm=True), x, seed=1)
+    b = built(EmbedWithDecoder(use_mlm=True), x, seed=2)
+    save(a, tmp_path / "a.params")
+    load(b, tmp_path / "a.params")
+    np.testing.assert_array_equal(b(x).asnumpy(), a(x).asnumpy())
+
+
+def test_uninitialized_model_cannot_be_saved(tmp_path):
+    with pytest.raises(CheckpointError, match="word_embed.weight.*not initialized"):
+        save(EmbedWithDecoder(use_mlm=False), tmp_path / "m.params")
+
+
+def test_unknown_extension(tmp_path):
+    with pytest.raises(CheckpointError, match=r"\.params, \.safetensors"):
+        save(EmbedWithDecoder(), tmp_path / "m.bin")
