@@ -15,6 +15,8 @@ __all__ = ["SequenceClassificationHead", "SequenceRegressionHead"]
 class SequenceClassificationHead(HybridBlock):
     """Dropout + Dense over the pooled output -> scores (B, num_classes) (unnormalized)."""
 
+    uses_pooled = True
+
     def __init__(self, units, num_classes, *, dropout=0.1, initializer_range=0.02):
         super().__init__()
         self.num_classes = num_classes
@@ -28,6 +30,8 @@ class SequenceClassificationHead(HybridBlock):
 
 class SequenceRegressionHead(HybridBlock):
     """Dropout + Dense(1) over the pooled output -> predictions (B,)."""
+
+    uses_pooled = True
 
     def __init__(self, units, *, dropout=0.1, initializer_range=0.02):
         super().__init__()

@@ -18,6 +18,8 @@ class SpanHead(HybridBlock):
     end in the padding, in training (cross-entropy over L) and in decoding alike.
     """
 
+    uses_pooled = False   # so the task model is built without a pooler
+
     def __init__(self, units, *, initializer_range=0.02):
         super().__init__()
         self.span = dense(2, units, initializer_range)

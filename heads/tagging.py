@@ -13,6 +13,8 @@ class TokenTaggingHead(HybridBlock):
     ``valid_length`` rather than this head masking them, so decoding code sees plain logits.
     """
 
+    uses_pooled = False   # so the task model is built without a pooler
+
     def __init__(self, units, num_classes, *, dropout=0.1, initializer_range=0.02):
         super().__init__()
         self.num_classes = num_classes
