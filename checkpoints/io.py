@@ -173,12 +173,16 @@ def _check_metadata(index):
     return table, ties
 
 
-def _place(block, names, file_ties, params, model_ties):
+def _place(block, names, file_ties, params, model_ties, rename):
     """Map each file tensor name to the canonical model name it fills (or None)."""
     out = {}
     for name in names:
         target = None
-        for candidate in (name, file_ties.get(name), resolve_declared(block, name)):
+        own = rename(name) if rename else name
+        if own is None:
+            out[name] = None
+            continue
+        for candidate in (own, file_ties.get(name), resolve_declared(block, own)):
             if candidate is not None and candidate in params:
                 target = model_ties.get(candidate, candidate)
                 break
@@ -197,7 +201,7 @@ def _read_verified(f, index, name, table):
     return arr, view
 
 
-def load(block, path, *, strict=False, ctx=None):
+def load(block, path, *, strict=False, ctx=None, rename=None):
     """Load ``path`` into ``block``, whichever variant of the model wrote it.
 
     Tensor names are matched directly, through the file's tie map, and through ``block``'s
@@ -206,13 +210,17 @@ def load(block, path, *, strict=False, ctx=None):
     touched: a failing load leaves the model as it was. Parameters the file lacks are
     initialized with their own initializer and listed in ``report.missing``; file tensors
     without a place are listed in ``report.unused``. ``strict=True`` makes either an error.
+
+    ``rename`` (for foreign naming schemes such as GluonNLP 0.10's; the zoo passes it, users
+    do not need to) maps a file name to the model's name, or to None for tensors that have
+    no counterpart (reported as unused).
     """
     path = str(path)
     index = formats.read_index(path)
     table, file_ties = _check_metadata(index)
     params = mxc.structural_params(block)
     model_ties = ties_of(block)
-    placement = _place(block, list(index.entries), file_ties, params, model_ties)
+    placement = _place(block, list(index.entries), file_ties, params, model_ties, rename)
     report = LoadReport(path=path)
     sources = {}   # canonical model name -> [file names]
     for fname, target in placement.items():
