@@ -33,8 +33,9 @@ def _status_kb(field):
 
 
 def _build(model_name):
-    import zoo
-    return zoo.get_model(model_name, use_mlm=True)
+    """The pretraining model, constructed but not initialized (no parameter memory yet)."""
+    from zoo import _registry
+    return _registry.create(model_name, use_mlm=True)
 
 
 def child_save(model_name, method, path, repeat):

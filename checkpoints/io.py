@@ -5,6 +5,7 @@ head-less backbone has), plus metadata: format version, the tie map (alias -> ca
 per-tensor dtype/shape/crc32, the model config and assets (e.g. the tokenizer vocabulary).
 """
 import base64
+import concurrent.futures
 import dataclasses
 import json
 import zlib
@@ -49,6 +50,18 @@ def _unseal(index):
 
 def _crc32(arr):
     return zlib.crc32(memoryview(arr.reshape(-1).view(np.uint8))) & 0xFFFFFFFF
+
+
+# zlib.crc32 and file reads release the GIL: checksums run on a second thread while the
+# next tensor is read or the previous one written, so verification costs little wall time.
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="tiezoo-crc")
+    return _POOL
 
 
 def _config_dict(config):
@@ -97,7 +110,7 @@ def save(block, path, *, config=None, assets=None):
     if config is None:
         config = getattr(block, "config", None)
     ties = ties_of(block)
-    keep_alive, tensors, table = [], {}, {}
+    keep_alive, tensors = [], {}
     for name, param in mxc.structural_params(block).items():
         if name in ties:
             continue
@@ -106,7 +119,9 @@ def save(block, path, *, config=None, assets=None):
         owner, host = _host_array(param, name, path)
         keep_alive.append(owner)  # the numpy view must not outlive its NDArray
         tensors[name] = host
-        table[name] = {"dtype": host.dtype.name, "shape": list(host.shape), "crc32": _crc32(host)}
+    crcs = _pool().map(_crc32, tensors.values())
+    table = {name: {"dtype": host.dtype.name, "shape": list(host.shape), "crc32": crc}
+             for (name, host), crc in zip(tensors.items(), crcs)}
     metadata = _seal({
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -190,15 +205,35 @@ def _place(block, names, file_ties, params, model_ties, rename):
     return out
 
 
-def _read_verified(f, index, name, table):
+def _read(f, index, name, pending):
+    """Read one tensor into a fresh CPU NDArray; its checksum is queued on ``pending``."""
     entry = index.entries[name]
     arr = mx.nd.empty(entry.shape or (1,), dtype=entry.dtype, ctx=mx.cpu())
     view = mxc.numpy_view(arr)
     formats.read_into(f, index.path, entry, view)
-    if name in table and _crc32(view) != table[name]["crc32"]:
-        raise CorruptCheckpointError(f"{index.path}: tensor {name!r} fails its crc32 checksum; "
-                                     f"the file is corrupted")
+    # The queued job reads the NDArray's memory: the tuple keeps the array alive until then.
+    pending.append((name, _pool().submit(_crc32, view), arr))
     return arr, view
+
+
+def _read_group(f, index, table, target, fnames, pending):
+    """Read the file tensors that all fill ``target``; tied copies must be equal."""
+    fnames = sorted(fnames, key=lambda n: n != target)  # the canonical name first
+    arr, view = _read(f, index, fnames[0], pending)
+    for other in fnames[1:]:
+        _, other_view = _read(f, index, other, pending)
+        if not np.array_equal(view, other_view):
+            _verify(index, table, pending)  # corruption explains a difference first
+            raise TieConflictError(f"{index.path}: tensors {fnames[0]!r} and {other!r} are "
+                                   f"tied (both load into {target!r}) but hold different values")
+    return arr
+
+
+def _verify(index, table, pending):
+    for name, crc, _arr in pending:
+        if name in table and crc.result() != table[name]["crc32"]:
+            raise CorruptCheckpointError(f"{index.path}: tensor {name!r} fails its crc32 "
+                                         f"checksum; the file is corrupted")
 
 
 def load(block, path, *, strict=False, ctx=None, rename=None):
@@ -242,35 +277,29 @@ def load(block, path, *, strict=False, ctx=None, rename=None):
                 raise ShapeMismatchError(
                     f"{path}: tensor {fname!r} has shape {entry.shape} but model parameter "
                     f"{target!r} has shape {tuple(param.shape)}")
-    staged = []
-    with open(path, "rb") as f:
-        for target, fnames in sources.items():
-            fnames = sorted(fnames, key=lambda n: n != target)  # the canonical name first
-            arr, view = _read_verified(f, index, fnames[0], table)
-            for other in fnames[1:]:
-                _, other_view = _read_verified(f, index, other, table)
-                if not np.array_equal(view, other_view):
-                    raise TieConflictError(f"{path}: tensors {fnames[0]!r} and {other!r} are "
-                                           f"tied (both load into {target!r}) but hold "
-                                           f"different values")
-            staged.append((target, arr))
-            for fname in fnames:
-                if fname != target:
-                    report.aliased[fname] = target
-    for target, arr in staged:
-        _assign(params[target], arr, ctx)
-        report.loaded.append(target)
     loaded_ids = {id(params[t]) for t in sources}
-    seen = set()
+    missing = {}
     for name, param in params.items():
-        if id(param) in loaded_ids or id(param) in seen or name in model_ties:
-            continue
-        seen.add(id(param))
-        mxc.ensure_initialized(param, ctx)
-        report.missing.append(name)
+        if id(param) not in loaded_ids and name not in model_ties:
+            missing.setdefault(id(param), (name, param))
+    report.missing = [name for name, _ in missing.values()]
     if strict and (report.unused or report.missing):
         raise CheckpointError(f"{path}: strict load: unused tensors {report.unused}, "
                               f"missing parameters {report.missing}")
+    staged, pending = [], []
+    try:
+        with open(path, "rb") as f:
+            for target, fnames in sources.items():
+                staged.append((target, _read_group(f, index, table, target, fnames, pending)))
+                report.aliased.update({n: target for n in fnames if n != target})
+        _verify(index, table, pending)
+    finally:
+        concurrent.futures.wait([fut for _, fut, _ in pending])  # no job outlives its array
+    for target, arr in staged:
+        _assign(params[target], arr, ctx)
+        report.loaded.append(target)
+    for _name, param in missing.values():
+        mxc.ensure_initialized(param, ctx)
     return report
 
 

@@ -1,0 +1,256 @@
+"""Training plumbing shared by ``scripts/pretrain.py`` and ``scripts/finetune.py``.
+
+Learning-rate schedules, the optimizer/Trainer setup, resumable run directories (atomic
+step checkpoints holding model, optimizer state, data position and RNG state), JSON-lines
+metrics with a PNG plot, and a watchdog that turns a hung distributed job into a clear
+error.
+"""
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+import mxnet as mx
+import numpy as np
+
+import checkpoints
+
+__all__ = ["learning_rate", "make_trainer", "RunDirectory", "MetricsLog", "plot_metrics",
+           "Watchdog", "seed_everything", "step_seed"]
+
+
+def learning_rate(step, *, base_lr, warmup_steps, total_steps, decay="linear", power=1.0):
+    """Linear warmup to ``base_lr`` then linear / polynomial decay to 0 at ``total_steps``.
+
+    ``step`` counts from 1 (the step about to be taken).
+    """
+    if warmup_steps and step <= warmup_steps:
+        return base_lr * step / warmup_steps
+    if decay == "constant" or total_steps <= warmup_steps:
+        return base_lr
+    frac = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    p = 1.0 if decay == "linear" else power
+    return base_lr * (1.0 - frac) ** p
+
+
+def _no_decay(name):
+    # Biases and LayerNorm scales/shifts are not weight-decayed (as in BERT's recipe).
+    return name.endswith(("bias", "gamma", "beta"))
+
+
+def make_trainer(model, *, optimizer="adamw", lr=1e-4, weight_decay=0.01, kvstore="device",
+                 clip_gradient=None):
+    """A ``gluon.Trainer`` over the model's distinct parameters (tied ones counted once).
+
+    ``adamw`` is GluonNLP's BERTAdam (Adam with decoupled weight decay, BERT's optimizer);
+    ``lamb`` is MXNet's LAMB.
+    """
+    import gluonnlp  # noqa: F401  (registers "bertadam")
+    params = model.collect_params()
+    for name, p in model._collect_params_with_prefix().items():
+        if _no_decay(name):
+            p.wd_mult = 0.0
+    opt_name = {"adamw": "bertadam", "lamb": "lamb", "adam": "adam", "sgd": "sgd"}[optimizer]
+    opt_args = {"learning_rate": lr, "wd": weight_decay}
+    if clip_gradient:
+        opt_args["clip_gradient"] = clip_gradient
+    return mx.gluon.Trainer(params, opt_name, opt_args, kvstore=kvstore,
+                            update_on_kvstore=True if kvstore.startswith("dist") else None)
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    mx.random.seed(seed)
+
+
+def step_seed(seed, step):
+    """Reseed MXNet's RNG (dropout) per step: its state cannot be saved, so a resumed run
+    reaches the same dropout masks by reseeding from (seed, step)."""
+    mx.random.seed((seed * 1_000_003 + step) % (2 ** 31))
+
+
+class RunDirectory:
+    """Step checkpoints under ``DIR/checkpoints/step-NNNNNNNN/``, written atomically.
+
+    Each holds ``model.params`` (tie-aware, with config and tokenizer assets),
+    ``trainer.states`` and ``state.json`` (step, data position, RNG state, anything else
+    the script needs). A checkpoint directory is assembled under a temporary name and
+    renamed into place, so a kill at any moment leaves only complete checkpoints; the
+    newest one whose files verify is the one ``--resume`` takes.
+    """
+
+    def __init__(self, root, keep_last=3):
+        self.root = os.path.abspath(root)
+        self.dir = os.path.join(self.root, "checkpoints")
+        self.keep_last = keep_last
+        os.makedirs(self.dir, exist_ok=True)
+
+    def save(self, step, model, trainer, state, *, config=None, assets=None):
+        final = os.path.join(self.dir, f"step-{step:08d}")
+        tmp = tempfile.mkdtemp(prefix=f".step-{step:08d}.", dir=self.dir)
+        try:
+            checkpoints.save(model, os.path.join(tmp, "model.params"), config=config, assets=assets)
+            if trainer is not None:
+                trainer.save_states(os.path.join(tmp, "trainer.states"))
+            state = dict(state, step=step, python_random=_py_state(), numpy_random=_np_state())
+            with open(os.path.join(tmp, "state.json"), "w") as f:
+                json.dump(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise checkpoints.CheckpointError(
+                f"{final}: could not write checkpoint ({e.strerror or e}); earlier "
+                f"checkpoints are intact") from e
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._prune()
+        return final
+
+    def _steps(self):
+        out = []
+        for name in os.listdir(self.dir):
+            if name.startswith("step-") and name[5:].isdigit():
+                out.append((int(name[5:]), os.path.join(self.dir, name)))
+        return sorted(out)
+
+    def _prune(self):
+        for _, path in self._steps()[:-self.keep_last] if self.keep_last else []:
+            shutil.rmtree(path, ignore_errors=True)
+        for name in os.listdir(self.dir):  # leftovers of killed saves
+            if name.startswith(".step-"):
+                shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
+
+    def latest(self):
+        """``(path, state)`` of the newest checkpoint that verifies, or ``(None, None)``."""
+        for _step, path in reversed(self._steps()):
+            try:
+                with open(os.path.join(path, "state.json")) as f:
+                    state = json.load(f)
+                checkpoints.inspect(os.path.join(path, "model.params"), verify=True)
+                return path, state
+            except (OSError, ValueError, checkpoints.CheckpointError) as e:
+                print(f"[resume] skipping unusable checkpoint {path}: {e}", file=sys.stderr)
+        return None, None
+
+    @staticmethod
+    def restore_rng(state):
+        random.setstate(_py_state_from(state["python_random"]))
+        np.random.set_state(_np_state_from(state["numpy_random"]))
+
+
+def _py_state():
+    v, internal, gauss = random.getstate()
+    return [v, list(internal), gauss]
+
+
+def _py_state_from(s):
+    return (s[0], tuple(s[1]), s[2])
+
+
+def _np_state():
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _np_state_from(s):
+    return (s[0], np.array(s[1], dtype=np.uint32), s[2], s[3], s[4])
+
+
+class MetricsLog:
+    """Append-only JSON lines; on resume, lines past the resumed step are dropped so the
+    file reads as one uninterrupted run."""
+
+    def __init__(self, path, resume_step=None):
+        self.path = path
+        if resume_step is not None and os.path.exists(path):
+            keep = []
+            with open(path) as f:
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue  # a line cut by a kill
+                    if rec.get("step", 0) <= resume_step:
+                        keep.append(line if line.endswith("\n") else line + "\n")
+            with open(path, "w") as f:
+                f.writelines(keep)
+        elif resume_step is None and os.path.exists(path):
+            os.unlink(path)
+
+    def write(self, **record):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def plot_metrics(metrics_path, png_path, keys=("loss",), title=None):
+    """Plot the given metric keys against ``step`` into a PNG (one panel per key)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = []
+    with open(metrics_path) as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                pass
+    keys = [k for k in keys if any(k in r for r in rows)]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for split in sorted({r.get("split", "train") for r in rows if key in r}):
+            pts = [(r["step"], r[key]) for r in rows if key in r and r.get("split", "train") == split
+                   and isinstance(r[key], (int, float)) and math.isfinite(r[key])]
+            if pts:
+                ax.plot(*zip(*pts), label=split, marker="." if len(pts) < 30 else None)
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    tmp = png_path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, png_path)
+    return png_path
+
+
+class Watchdog:
+    """Exit the process with a clear message when no progress is reported for ``timeout``
+    seconds: a distributed worker blocked on a dead peer would otherwise wait forever."""
+
+    def __init__(self, timeout, what="training"):
+        self.timeout, self.what = timeout, what
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        if timeout:
+            threading.Thread(target=self._run, daemon=True).start()
+
+    def beat(self):
+        self._last = time.monotonic()
+
+    def stop(self):
+        self._stop.set()
+
+    def _run(self):
+        while not self._stop.wait(min(5.0, self.timeout / 4)):
+            idle = time.monotonic() - self._last
+            if idle > self.timeout:
+                print(f"\nerror: {self.what} made no progress for {idle:.0f} s (limit "
+                      f"{self.timeout:.0f} s); a peer worker or server has probably failed. "
+                      f"Exiting instead of waiting forever.", file=sys.stderr, flush=True)
+                os._exit(3)
