@@ -1,0 +1,345 @@
+"""Tokenizers: exact against the references, assets in checkpoints, vocab training, errors."""
+import json
+import os
+import random
+
+import pytest
+
+from zoo import tokenizers as zt
+from zoo.tokenizers import (ByteBPETokenizer, SentencePieceTokenizer, TokenizerError,
+                            WordPieceTokenizer, build_vocab, get_tokenizer)
+
+transformers = pytest.importorskip("transformers")
+hf_tokenizers = pytest.importorskip("tokenizers")
+
+SAMPLE = [
+    "Hello, world! This is a simple sentence.",
+    "The quick brown fox jumps over the lazy dog's back; isn't it?",
+    "Café, naïve, résumé, Ångström, São Paulo, Zürich — déjà vu.",
+    "中文字符测试：北京欢迎你。日本語のテキストも。",
+    "Mixed 中文 and English: tokenization123 of un-believable things...",
+    "Numbers 3.14159, 1,000,000 and $5.99 (approx.) #hashtag @user",
+    "Control\x00chars\x07 and zero\u200bwidth and BOM\ufeff here \ufffd",
+    "Tabs\tand\nnewlines\r\nand\u00a0nbsp\u3000ideographic\u2028space",
+    "ΟΔΟΣ Σίσυφος ΣΣ σ ς",
+    "Emoji 😀 and symbols ™ © ® ± × ÷ ≠ ∞",
+    "A" * 120 + " longword " + "b" * 99 + " " + "c" * 101,
+    "[MASK] is literal, [CLS]x and hello[SEP] too, but [mask] is not. [PAD][UNK]",
+    "İstanbul ǅemal ﬁnal straße ÆSIR",
+    "antidisestablishmentarianism supercalifragilisticexpialidocious",
+    "UPPER lower MiXeD CamelCase snake_case kebab-case",
+    "http://example.com/path?query=1&x=2",
+    "",
+    "   leading and trailing spaces   ",
+    "Arabic مرحبا Hebrew שלום Hindi नमस्ते Thai สวัสดี Korean 안녕하세요",
+    "Combining e\u0301 vs é, a\u0308 vs ä, unknownword zzyzx qwxz",
+]
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _fuzz_lines(n=60, seed=3):
+    rng = random.Random(seed)
+    blocks = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
+              (0x900, 0x97F), (0x2000, 0x206F), (0x3000, 0x30FF), (0x4E00, 0x4E80),
+              (0xAC00, 0xAC40), (0xFF00, 0xFFEF), (0x1F600, 0x1F64F), (0x0, 0x1F)]
+    out = []
+    for _ in range(n):
+        chars = []
+        for _ in range(rng.randint(5, 40)):
+            a, b = rng.choice(blocks)
+            chars.append(chr(rng.randint(a, b)) if rng.random() < 0.7 else rng.choice(" abcde,"))
+        out.append("".join(chars))
+    return out
+
+
+LINES = SAMPLE + _fuzz_lines()
+
+
+def _make_vocab(lower):
+    """A vocabulary from the sample: characters, ##characters, many whole words, some
+    prefixes and suffix pieces; a few characters left out so that [UNK] shows up."""
+    from tokenizers import normalizers, pre_tokenizers
+    norm = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                      strip_accents=lower, lowercase=lower)
+    pre = pre_tokenizers.BertPreTokenizer()
+    words = []
+    for line in SAMPLE:
+        words += [w for w, _ in pre.pre_tokenize_str(norm.normalize_str(line))]
+    left_out = set("😀ǅqΣσ")
+    chars = sorted({c for w in words for c in w} - left_out)
+    vocab = list(SPECIALS)
+    vocab += chars + ["##" + c for c in chars]
+    uniq = sorted(set(words))
+    vocab += [w for i, w in enumerate(uniq) if i % 2 == 0 and not set(w) & left_out]
+    vocab += sorted({w[:3] for w in uniq if len(w) > 4})
+    vocab += ["##ing", "##ed", "##s", "##tion", "##able", "##ment", "##ism", "##ous"]
+    seen, out = set(), []
+    for t in vocab:
+        if t not in seen:
+            seen.add(t)
+            out.append(t)
+    return out
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["uncased", "cased"])
+def wordpiece_dir(request, tmp_path_factory):
+    lower = request.param
+    d = tmp_path_factory.mktemp("uncased" if lower else "cased")
+    (d / "vocab.txt").write_text("".join(t + "\n" for t in _make_vocab(lower)), encoding="utf-8")
+    (d / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": lower}))
+    return d, lower
+
+
+def _hf_bert(d, lower):
+    from transformers import BertTokenizerFast
+    return BertTokenizerFast.from_pretrained(str(d), do_lower_case=lower)
+
+
+@pytest.mark.parametrize("backend", ["python", "tokenizers"])
+def test_wordpiece_equals_transformers(wordpiece_dir, backend):
+    d, lower = wordpiece_dir
+    hf = _hf_bert(d, lower)
+    tok = WordPieceTokenizer(str(d / "vocab.txt"), lower=lower, backend=backend)
+    assert tok.backend == backend
+    n_unk = 0
+    for line in LINES:
+        ref = hf(line, add_special_tokens=False)["input_ids"]
+        assert tok.encode(line) == ref, line
+        assert tok.tokenize(line) == hf.convert_ids_to_tokens(ref), line
+        n_unk += ref.count(tok.unk_id)
+    assert n_unk > 5  # the sample does exercise unknown words
+    assert tok.encode_batch(LINES[:10]) == [tok.encode(x) for x in LINES[:10]]
+    # Pairs, with and without truncation.
+    rng = random.Random(0)
+    for _ in range(80):
+        a, b = rng.choice(LINES), rng.choice(LINES)
+        m = rng.choice([None, 5, 8, 16, 33, 64])
+        kw = {} if m is None else {"max_length": m, "truncation": "longest_first"}
+        ref = hf(a, b, **kw)
+        enc = tok.encode_pair(a, b, max_length=m)
+        assert enc.ids == ref["input_ids"], (a, b, m)
+        assert enc.token_types == ref["token_type_ids"], (a, b, m)
+        single = hf(a, **kw)["input_ids"]
+        assert tok.encode_pair(a, max_length=m).ids == single
+
+
+def test_wordpiece_accents_cjk_and_long_words():
+    tok = WordPieceTokenizer(SPECIALS + ["cafe", "café", "中", "文", "b" * 99, "x"], lower=True,
+                             backend="python")
+    assert tok.tokenize("CAFÉ 中文 " + "B" * 99 + " " + "x" * 101) == ["cafe", "中", "文", "b" * 99,
+                                                                       "[UNK]"]
+    cased = WordPieceTokenizer(SPECIALS + ["Café", "cafe"], lower=False, backend="python")
+    assert cased.tokenize("Café cafe CAFE") == ["Café", "cafe", "[UNK]"]
+
+
+def test_python_tables_match_rust_on_every_code_point():
+    """The pure-Python normaliser/pre-tokenizer agrees with tokenizers' BertNormalizer +
+    BertPreTokenizer on (practically) all of Unicode: each code point between letters, cased
+    and uncased. (The full 0..0x10FFFF sweep was run when the tables were derived.)"""
+    from tokenizers import normalizers, pre_tokenizers
+    pre = pre_tokenizers.BertPreTokenizer()
+    # Planes 0-3 in full (every assigned character but the tags), the tags and variation
+    # selectors of plane 14, and a sample of the unassigned and private-use planes.
+    cps = [c for c in range(0x40000) if not 0xD800 <= c < 0xE000]
+    cps += list(range(0xE0000, 0xE1000)) + list(range(0x40000, 0x110000, 101))
+    texts = ["".join(f"a{chr(c)}b{chr(c)} " for c in cps[i:i + 512]) for i in range(0, len(cps), 512)]
+    for lower in (True, False):
+        norm = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                          strip_accents=lower, lowercase=lower)
+        tok = WordPieceTokenizer(["[UNK]"], lower=lower, backend="python")
+        for text in texts:
+            ref = [w for w, _ in pre.pre_tokenize_str(norm.normalize_str(text))]
+            mine, ascii_ = tok._normalize(text)
+            words = (zt._ASCII_WORD_RE if ascii_ else zt._unicode_tables()["word"]).findall(mine)
+            assert words == ref, (lower, text[:40])
+
+
+def test_encode_pair_truncation_options():
+    tok = WordPieceTokenizer(SPECIALS + list("abcdefgxyz"), lower=True)
+    a, b = "a b c d e f g", "x y z"
+    assert tok.encode_pair(a, b, max_length=8, truncation="only_first").ids == \
+        [2] + tok.encode("a b") + [3] + tok.encode("x y z") + [3]
+    assert tok.encode_pair(a, b, max_length=11, truncation="only_second").ids == \
+        [2] + tok.encode(a) + [3] + tok.encode("x") + [3]
+    with pytest.raises(TokenizerError, match="truncation is off"):
+        tok.encode_pair(a, b, max_length=6, truncation=False)
+    with pytest.raises(TokenizerError, match="only_second"):
+        tok.encode_pair(a, b, max_length=6, truncation="only_second")
+    ids, types = tok.encode_pair(tok.encode("a b"), tok.encode("x"))  # id lists work too
+    assert ids == [2, tok.token_to_id("a"), tok.token_to_id("b"), 3, tok.token_to_id("x"), 3]
+    assert types == [0, 0, 0, 0, 1, 1]
+
+
+def test_decode_and_special_ids(wordpiece_dir):
+    d, lower = wordpiece_dir
+    tok = get_tokenizer(d)
+    assert tok.lower is lower
+    assert (tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id) == (0, 1, 2, 3, 4)
+    assert tok.vocab_size == len(_make_vocab(lower))
+    text = "hello, world! this is a simple sentence." if lower else SAMPLE[0]
+    enc = tok.encode_pair(text)
+    assert tok.decode(enc.ids) == tok.decode(tok.encode(text))
+    assert tok.decode(enc.ids, skip_special_tokens=False).startswith("[CLS] ")
+    assert tok.decode(tok.encode("hello world")).replace(" ", "") in ("helloworld", "Helloworld")
+
+
+def test_save_load_and_assets_round_trip(wordpiece_dir, tmp_path):
+    d, lower = wordpiece_dir
+    tok = WordPieceTokenizer(str(d / "vocab.txt"), lower=lower)
+    tok.save(tmp_path / "saved")
+    again = WordPieceTokenizer.load(tmp_path / "saved")
+    assets = tok.to_assets()
+    assert set(assets) == {"tokenizer/vocab.txt", "tokenizer/tokenizer_config.json"}
+    from_assets = zt.Tokenizer.from_assets(assets)
+    hf = _hf_bert(tmp_path / "saved", lower)  # the saved folder is a Hugging Face folder too
+    for line in LINES[:30]:
+        ids = tok.encode(line)
+        assert again.encode(line) == ids and from_assets.encode(line) == ids
+        assert hf(line, add_special_tokens=False)["input_ids"] == ids
+    assert again.lower is lower and from_assets.lower is lower
+
+
+@pytest.mark.parametrize("ext", [".params", ".safetensors"])
+def test_tokenizer_travels_inside_checkpoint(tmp_path, ext):
+    import mxnet as mx
+    from mxnet.gluon import nn
+    import checkpoints
+    block = nn.Dense(2, in_units=3)
+    block.initialize()
+    tok = WordPieceTokenizer(_make_vocab(False), lower=False)
+    path = str(tmp_path / ("model" + ext))
+    checkpoints.save(block, path, config={"units": 2}, assets=tok.to_assets())
+    back = get_tokenizer(path)
+    assert isinstance(back, WordPieceTokenizer) and back.lower is False
+    for line in SAMPLE:
+        assert back.encode(line) == tok.encode(line)
+    plain = str(tmp_path / ("plain" + ext))
+    checkpoints.save(block, plain)
+    with pytest.raises(TokenizerError, match="stores no tokenizer"):
+        get_tokenizer(plain)
+    if ext == ".params":  # still a plain MXNet container
+        assert "weight" in mx.nd.load(path)
+
+
+def test_uncased_or_cased_guessed_from_bare_vocab(tmp_path):
+    (tmp_path / "vocab.txt").write_text("\n".join(SPECIALS + ["Hello", "hello"]) + "\n")
+    assert get_tokenizer(tmp_path / "vocab.txt").lower is False
+    (tmp_path / "v2.txt").write_text("\n".join(SPECIALS + ["hello"]) + "\n")
+    assert get_tokenizer(tmp_path / "v2.txt").lower is True
+    assert get_tokenizer(tmp_path / "v2.txt", lower=False).lower is False
+
+
+def _spm_corpus(path, n=1500, seed=0):
+    rng = random.Random(seed)
+    syll = ["ka", "to", "ri", "mu", "sen", "dal", "or", "vi", "que", "lan", "pe", "zo", "ny", "é"]
+    words = ["".join(rng.choice(syll) for _ in range(rng.randint(1, 3))) for _ in range(300)]
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            sent = " ".join(rng.choice(words) for _ in range(rng.randint(3, 12)))
+            f.write(sent.capitalize() + rng.choice([".", "!", "?", ","]) + "\n")
+            if i % 7 == 6:
+                f.write("\n")
+    return words
+
+
+def test_sentencepiece_equals_library(tmp_path):
+    import sentencepiece as spm
+    corpus = tmp_path / "corpus.txt"
+    words = _spm_corpus(corpus)
+    tok = build_vocab("sentencepiece", 300, [str(corpus)], str(tmp_path / "sp"), lower=False)
+    assert isinstance(tok, SentencePieceTokenizer)
+    assert (tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id) == (0, 1, 2, 3, 4)
+    assert sorted(os.listdir(tmp_path / "sp")) == ["spiece.model", "tokenizer_config.json"]
+    ref = spm.SentencePieceProcessor(model_file=str(tmp_path / "sp" / "spiece.model"))
+    rng = random.Random(1)
+    lines = [" ".join(rng.choice(words) for _ in range(8)) for _ in range(50)]
+    lines += SAMPLE + ["unseen wordz QQQ 123", "Katori musen."]
+    for line in lines:
+        assert tok.encode(line) == ref.encode(line)
+        assert tok.tokenize(line) == ref.encode(line, out_type=str)
+    assert tok.encode_batch(lines) == [ref.encode(x) for x in lines]
+    enc = tok.encode_pair(lines[0], lines[1], max_length=20)
+    assert enc.ids[0] == 2 and enc.ids[-1] == 3 and len(enc.ids) <= 20
+    assert enc.token_types[-1] == 1 and enc.token_types[0] == 0
+    assert tok.decode(tok.encode(lines[0])) == ref.decode(ref.encode(lines[0]))
+    # folder, .model file, assets and a lower-casing HF-style config all give the same model
+    for other in (get_tokenizer(tmp_path / "sp"), get_tokenizer(tmp_path / "sp" / "spiece.model"),
+                  zt.Tokenizer.from_assets(tok.to_assets())):
+        assert other.encode(lines[3]) == tok.encode(lines[3])
+    hf_dir = tmp_path / "hf"
+    hf_dir.mkdir()
+    (hf_dir / "spiece.model").write_bytes((tmp_path / "sp" / "spiece.model").read_bytes())
+    (hf_dir / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    low = get_tokenizer(hf_dir)
+    assert low.lower and low.encode("KATORI Musen") == ref.encode("katori musen")
+
+
+def test_byte_level_bpe_folder(tmp_path):
+    from tokenizers import ByteLevelBPETokenizer
+    corpus = tmp_path / "c.txt"
+    _spm_corpus(corpus, n=400)
+    trainer = ByteLevelBPETokenizer()
+    trainer.train([str(corpus)], vocab_size=400, min_frequency=1, show_progress=False,
+                  special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    trainer.save_model(str(tmp_path))
+    tok = get_tokenizer(tmp_path)
+    assert isinstance(tok, ByteBPETokenizer)
+    from transformers import RobertaTokenizerFast
+    hf = RobertaTokenizerFast.from_pretrained(str(tmp_path))
+    for a, b in [("Katori musen pe.", "Zo lan!"), ("héllo wörld", "x")]:
+        assert tok.encode(a) == hf(a, add_special_tokens=False)["input_ids"]
+        ref = hf(a, b)["input_ids"]
+        assert tok.encode_pair(a, b).ids == ref
+    assert tok.decode(tok.encode("Katori musen")) == "Katori musen"
+
+
+def test_build_vocab_wordpiece_and_cli(tmp_path, capsys):
+    from zoo import vocab_cli
+    corpus = tmp_path / "c.txt"
+    _spm_corpus(corpus)
+    import gzip
+    with gzip.open(tmp_path / "c2.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("Extra words in a gzip file.\n")
+    rc = vocab_cli.main(["--kind", "wordpiece", "--size", "400", str(corpus),
+                         str(tmp_path / "*.gz"), "-o", str(tmp_path / "wp")])
+    assert rc == 0
+    assert "wordpiece vocabulary of" in capsys.readouterr().out
+    vocab = (tmp_path / "wp" / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert vocab[:5] == SPECIALS and len(vocab) <= 400
+    tok = get_tokenizer(tmp_path / "wp")
+    assert tok.lower is True
+    hf = _hf_bert(tmp_path / "wp", True)
+    text = "Katori musen pe, zo lan! Extra words."
+    assert tok.encode(text) == hf(text, add_special_tokens=False)["input_ids"]
+    assert tok.unk_id not in tok.encode("katori")
+    again = build_vocab("wordpiece", 400, [str(corpus), str(tmp_path / "*.gz")], str(tmp_path / "wp2"))
+    assert again.vocab == vocab                      # deterministic
+    rust = build_vocab("wordpiece", 400, [str(corpus)], str(tmp_path / "wp3"), trainer="tokenizers")
+    assert rust.vocab[:5] == SPECIALS and rust.unk_id not in rust.encode("katori")
+    rc = vocab_cli.main(["--kind", "wordpiece", "--size", "100", str(tmp_path / "nothing*.txt"),
+                         "-o", str(tmp_path / "x")])
+    assert rc == 1 and "matches no file" in capsys.readouterr().err
+
+
+def test_bad_vocabularies(tmp_path):
+    (tmp_path / "nounk.txt").write_text("hello\nworld\n")
+    with pytest.raises(TokenizerError, match=r"nounk\.txt.*unknown token"):
+        get_tokenizer(tmp_path / "nounk.txt")
+    (tmp_path / "nomask.txt").write_text("[UNK]\n[PAD]\nhello\n")
+    tok = get_tokenizer(tmp_path / "nomask.txt")
+    assert tok.tokenize("hello there") == ["hello", "[UNK]"]  # usable for tokenize() alone
+    with pytest.raises(TokenizerError, match=r"nomask\.txt.*\[CLS\]"):
+        tok.encode_pair("hello")
+    with pytest.raises(TokenizerError, match=r"nomask\.txt.*\[MASK\]"):
+        tok.require_special_tokens()
+    (tmp_path / "bad.txt").write_bytes(b"[UNK]\n\xff\xfe\n")
+    with pytest.raises(TokenizerError, match=r"bad\.txt:2: .*UTF-8"):
+        get_tokenizer(tmp_path / "bad.txt")
+    (tmp_path / "broken.model").write_bytes(b"not a model")
+    with pytest.raises(TokenizerError, match=r"broken\.model.*SentencePiece"):
+        get_tokenizer(tmp_path / "broken.model")
+    with pytest.raises(TokenizerError, match="no such file"):
+        get_tokenizer(tmp_path / "missing.txt")
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(TokenizerError, match="no tokenizer found"):
+        get_tokenizer(tmp_path / "empty_dir")
