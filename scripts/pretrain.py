@@ -381,13 +381,12 @@ def train(args):
             raise UsageError("--dtype float16 needs a GPU context (--ctx gpu:0)")
         from mxnet.contrib import amp
         amp.init()
-    kv = run.kv if run.kv is not None else args.kvstore
     trainer = training.make_trainer(model, optimizer=args.optimizer, lr=args.lr,
-                                    weight_decay=args.weight_decay, kvstore=kv,
-                                    clip_gradient=args.clip_grad if run.kv is not None else None)
+                                    weight_decay=args.weight_decay)
     if args.dtype == "float16":
         amp.init_trainer(trainer)
     params = [p for p in model.collect_params().values() if p.grad_req != "null"]
+    sync = training.GradientSync(params, run.kv)
     if args.accumulate > 1:
         for p in params:
             p.grad_req = "add"
@@ -416,8 +415,10 @@ def train(args):
                         desc=f"pretrain {run.family}")
     stats = Stats()
     data_state = pipe.state_dict()
+    run.start_epoch = data_state["epoch"]
     batches = _prefetch(pipe)
     micro = 0
+    first_batch = True
     bare_time = 0.0
     try:
         while step < args.max_steps:
@@ -425,6 +426,14 @@ def train(args):
                 batch, data_state = next(batches)
             except StopIteration:
                 raise DataError("the corpus ran out of batches") from None
+            if first_batch and data_state["epoch"] > run.start_epoch:
+                # The first batch needed more than one pass: every sequence would repeat
+                # within a batch, which is not training on the corpus.
+                raise DataError(f"the corpus ({', '.join(pipe.files)}) is too small for one batch "
+                                f"of {pipe.batch_size} sequences"
+                                f"{' on this worker' if run.num_workers > 1 else ''}; add text "
+                                f"or lower --batch-size")
+            first_batch = False
             training.step_seed(args.seed + 131 * run.rank, step * args.accumulate + micro)
             parts = _split(batch, ctxs)
             t_step = time.perf_counter()
@@ -448,13 +457,7 @@ def train(args):
             trainer.set_learning_rate(training.learning_rate(
                 step, base_lr=args.lr, warmup_steps=args.warmup_steps, total_steps=args.max_steps,
                 decay=args.decay, power=args.poly_power))
-            if run.kv is None and args.clip_grad:
-                trainer.allreduce_grads()
-                grads = [g for p in params for g in p.list_grad()]
-                mx.gluon.utils.clip_global_norm(grads, args.clip_grad, check_isfinite=False)
-                trainer.update(len(ctxs), ignore_stale_grad=True)
-            else:
-                trainer.step(len(ctxs), ignore_stale_grad=True)
+            training.clip_and_update(trainer, sync, len(ctxs), args.clip_grad)
             if args.accumulate > 1:
                 for p in params:
                     p.zero_grad()
@@ -463,7 +466,7 @@ def train(args):
             watchdog.beat()
             if progress is not None:
                 progress.update(1)
-            if step % args.log_every == 0 or step == args.max_steps:
+            if step % args.log_every == 0 or step in (1, args.max_steps):
                 mx.nd.waitall()
                 res = stats.read(stats.steps * len(ctxs) * args.accumulate)
                 elapsed = time.perf_counter() - stats.t0
@@ -537,16 +540,29 @@ def save_checkpoint(run, trainer, step, tokens_seen, data_state):
         state = {"data": data_state, "tokens_seen": tokens_seen}
     path = run.rundir.save(step, run.model, trainer, state, config=run.model.config,
                            assets=run.tokenizer.to_assets())
+    if run.num_workers > 1:  # folded into the checkpoint now
+        for r in range(run.num_workers):
+            os.unlink(os.path.join(run.rundir.dir, "ranks", f"step-{step}-rank-{r}.json"))
     return path
 
 
 def main(argv=None):
     args = parse_args(argv)
+    distributed = args.kvstore.startswith("dist")
     try:
         train(args)
     except (UsageError, DataError, TokenizerError, checkpoints.CheckpointError) as e:
-        print(f"pretrain.py: error: {e}", file=sys.stderr)
+        print(f"pretrain.py: error: {e}", file=sys.stderr, flush=True)
+        if distributed:
+            os._exit(2)  # ps-lite's exit handshake would wait forever for this worker's peers
         return 2
+    except BaseException:
+        if not distributed:
+            raise
+        import traceback
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
     return 0
 
 

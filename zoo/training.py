@@ -20,7 +20,7 @@ import numpy as np
 
 import checkpoints
 
-__all__ = ["learning_rate", "make_trainer", "RunDirectory", "MetricsLog", "plot_metrics",
+__all__ = ["learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
            "Watchdog", "seed_everything", "step_seed"]
 
 
@@ -43,12 +43,14 @@ def _no_decay(name):
     return name.endswith(("bias", "gamma", "beta"))
 
 
-def make_trainer(model, *, optimizer="adamw", lr=1e-4, weight_decay=0.01, kvstore="device",
-                 clip_gradient=None):
+def make_trainer(model, *, optimizer="adamw", lr=1e-4, weight_decay=0.01):
     """A ``gluon.Trainer`` over the model's distinct parameters (tied ones counted once).
 
     ``adamw`` is GluonNLP's BERTAdam (Adam with decoupled weight decay, BERT's optimizer);
-    ``lamb`` is MXNet's LAMB.
+    ``lamb`` is MXNet's LAMB. The optimizer runs in this process; across devices and
+    workers gradients are summed by :class:`GradientSync`, so every worker applies the same
+    update to the same weights and the optimizer state can be checkpointed and resumed like
+    a single-machine run.
     """
     import gluonnlp  # noqa: F401  (registers "bertadam")
     params = model.collect_params()
@@ -56,11 +58,59 @@ def make_trainer(model, *, optimizer="adamw", lr=1e-4, weight_decay=0.01, kvstor
         if _no_decay(name):
             p.wd_mult = 0.0
     opt_name = {"adamw": "bertadam", "lamb": "lamb", "adam": "adam", "sgd": "sgd"}[optimizer]
-    opt_args = {"learning_rate": lr, "wd": weight_decay}
-    if clip_gradient:
-        opt_args["clip_gradient"] = clip_gradient
-    return mx.gluon.Trainer(params, opt_name, opt_args, kvstore=kvstore,
-                            update_on_kvstore=True if kvstore.startswith("dist") else None)
+    return mx.gluon.Trainer(params, opt_name, {"learning_rate": lr, "wd": weight_decay},
+                            kvstore=None)
+
+
+class GradientSync:
+    """Sum gradients over this process's devices and over the workers of a kvstore.
+
+    MXNet's dist_sync ``pushpull`` let a pull overtake the merge under load here (workers
+    then summed different steps' gradients and drifted apart), so each step pushes every
+    gradient, waits for the servers to acknowledge the merged sums, then pulls them.
+    Keys are the parameters' structural order, identical on every worker.
+    """
+
+    def __init__(self, params, kv=None):
+        self.params, self.kv = params, kv
+        if kv is not None:
+            for i, p in enumerate(params):       # rank 0's initial weights win everywhere
+                kv.init(i, p.list_data()[0])
+            for i, p in enumerate(params):
+                kv.pull(i, p.list_data(), priority=-i)
+            mx.nd.waitall()
+
+    @property
+    def num_workers(self):
+        return self.kv.num_workers if self.kv is not None else 1
+
+    def __call__(self):
+        for p in self.params:                     # across this process's devices
+            grads = p.list_grad()
+            if len(grads) > 1:
+                total = mx.nd.add_n(*[g.as_in_context(grads[0].context) for g in grads])
+                for g in grads:
+                    total.copyto(g)
+        if self.kv is None:
+            return
+        for i, p in enumerate(self.params):
+            self.kv.push(i, p.list_grad()[0], priority=-i)
+        mx.nd.waitall()
+        for i, p in enumerate(self.params):
+            self.kv.pull(i, p.list_grad(), priority=-i)
+
+
+def clip_and_update(trainer, sync, num_devices, max_norm):
+    """Sum gradients across devices and workers, clip them by global norm, update."""
+    sync()
+    if max_norm:
+        grads = [p.list_grad()[0] for p in sync.params]
+        mx.gluon.utils.clip_global_norm(grads, max_norm, check_isfinite=False)
+        if num_devices > 1:
+            for p in sync.params:
+                for g in p.list_grad()[1:]:
+                    p.list_grad()[0].copyto(g)
+    trainer.update(num_devices * sync.num_workers, ignore_stale_grad=True)
 
 
 def seed_everything(seed):
