@@ -4,7 +4,10 @@ Pretraining heads (attached by ``zoo.get_model(..., use_mlm=True, use_nsp=True)`
 
 * :class:`MLMHead` ``(seq (B,L,U), masked_positions (B,P)) -> (B,P,V)``; its decoder
   weight is tied to the backbone's ``word_embed.weight``.
-* :class:`NSPHead` ``pooled (B,U) -> (B,2)``.
+* :class:`NSPHead` ``pooled (B,U) -> (B,2)``; ALBERT's sentence order prediction head
+  (:data:`SOPHead`) is the same 2-way Dense.
+* :class:`RTDHead` ``seq (B,L,U) -> (B,L)``: ELECTRA's replaced token detection, with
+  :class:`heads.rtd.RTDLoss`.
 
 Task heads (attached by ``zoo.get_model(..., task=..., num_classes=...)``) share one call
 contract, so one task model class per family serves them all::
@@ -27,11 +30,14 @@ Losses live in :mod:`heads.losses`, outside every forward.
 """
 from .classification import SequenceClassificationHead, SequenceRegressionHead
 from .pretraining import MLMHead, NSPHead
+from .rtd import RTDHead, RTDLoss
 from .span import SpanHead
 from .tagging import TokenTaggingHead
 
-__all__ = ["MLMHead", "NSPHead", "SequenceClassificationHead", "SequenceRegressionHead",
-           "TokenTaggingHead", "SpanHead", "TASKS", "make_task_head"]
+SOPHead = NSPHead   # sentence order prediction: a 2-way Dense on the pooled output, like NSP
+
+__all__ = ["MLMHead", "NSPHead", "SOPHead", "RTDHead", "RTDLoss", "SequenceClassificationHead",
+           "SequenceRegressionHead", "TokenTaggingHead", "SpanHead", "TASKS", "make_task_head"]
 
 TASKS = ("classification", "regression", "tagging", "qa")
 

@@ -1,14 +1,26 @@
 """Small building blocks shared by the backbones in ``zoo`` and the heads here."""
-import mxnet as mx
-from mxnet.gluon import nn
+import math
 
-__all__ = ["ACTIVATIONS", "activation_block", "dense", "gather_positions"]
+import mxnet as mx
+from mxnet.gluon import HybridBlock, nn
+
+__all__ = ["ACTIVATIONS", "GELUTanh", "activation_block", "dense", "gather_positions"]
 
 # MXNet's ``LeakyReLU(act_type='gelu')`` (what ``nn.GELU`` calls) is the exact erf form
 # 0.5 * x * (1 + erf(x / sqrt(2))), which is what BERT, Hugging Face's "gelu" and
-# GluonNLP 0.10's default compute. The tanh approximation ("gelu_new") is a different
-# function, so it is not offered under this name.
-ACTIVATIONS = {"gelu": nn.GELU, "relu": lambda: nn.Activation("relu")}
+# GluonNLP 0.10's default compute. The tanh approximation is a different function, so it is
+# offered under its own name, "gelu_tanh" (Hugging Face's "gelu_new", ALBERT's default).
+
+
+class GELUTanh(HybridBlock):
+    """0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))): the tanh-approximate GELU."""
+
+    def hybrid_forward(self, F, x):
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))
+        return 0.5 * x * (1.0 + F.tanh(inner))
+
+
+ACTIVATIONS = {"gelu": nn.GELU, "relu": lambda: nn.Activation("relu"), "gelu_tanh": GELUTanh}
 
 
 def activation_block(name):

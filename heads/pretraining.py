@@ -18,16 +18,21 @@ class MLMHead(HybridBlock):
 
     Child names (``transform``, ``layer_norm``, ``decoder``) follow Hugging Face's
     ``cls.predictions.{transform.dense, transform.LayerNorm, decoder}`` one for one.
+
+    ``embed_size`` (default ``units``): the width of a factorized embedding (ALBERT, ELECTRA),
+    which ``transform`` projects down to, so that the decoder can read the (vocab_size,
+    embed_size) embedding matrix.
     """
 
     def __init__(self, units, vocab_size, *, activation="gelu", layer_norm_eps=1e-12,
-                 initializer_range=0.02):
+                 initializer_range=0.02, embed_size=None):
         super().__init__()
-        self.transform = dense(units, units, initializer_range)
+        embed_size = embed_size or units
+        self.transform = dense(embed_size, units, initializer_range)
         self.activation = activation_block(activation)
-        self.layer_norm = nn.LayerNorm(epsilon=layer_norm_eps, in_channels=units)
-        # weight shape (vocab_size, units) = the embedding matrix's, so the tie type-checks
-        self.decoder = dense(vocab_size, units, initializer_range)
+        self.layer_norm = nn.LayerNorm(epsilon=layer_norm_eps, in_channels=embed_size)
+        # weight shape (vocab_size, embed_size) = the embedding matrix's: the tie type-checks
+        self.decoder = dense(vocab_size, embed_size, initializer_range)
 
     def hybrid_forward(self, F, seq, masked_positions=None):
         """Scores over the vocabulary.

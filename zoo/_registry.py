@@ -10,8 +10,10 @@ The builder has one signature for every family, so ``get_model`` needs no per-fa
 
     builder(config, *, use_mlm=False, use_nsp=False, task=None, num_classes=None) -> Block
 
-and the config class of a family is ``type(config)``; it provides ``to_dict()``,
-``from_dict(d)`` and ``dataclasses.replace``-able fields (overrides).
+(a family with a further head adds its flag after these, e.g. ALBERT's ``use_sop=False``,
+which ``get_model`` passes only when it is set), and the config class of a family is
+``type(config)``; it provides ``to_dict()``, ``from_dict(d)`` and
+``dataclasses.replace``-able fields (overrides).
 """
 import dataclasses
 import difflib

@@ -680,11 +680,9 @@ def _doc_sentences(doc):
     return sentences
 
 
-def stdlib_corpus(out_path, max_bytes=8 << 20):
-    """Write the Python standard library's docstrings (module, class, function) as a corpus:
-    one sentence per line, a blank line between documents (one docstring = one document),
-    deterministic for a given Python installation. Sources are parsed with ``ast`` (nothing is
-    imported); site-packages is skipped. Returns ``{"documents", "sentences", "bytes"}``."""
+def _stdlib_documents():
+    """Yield ``(module name, sentences)`` for every docstring of the standard library, in a
+    fixed order; each distinct docstring once. Sources are parsed with ``ast``."""
     root = sysconfig.get_paths()["stdlib"]
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -693,34 +691,80 @@ def stdlib_corpus(out_path, max_bytes=8 << 20):
                                            "idle_test")
                              and not d.startswith("."))
         files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py"))
-    seen, n_docs, n_sent, size = set(), 0, 0, 0
+    seen = set()
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                tree = ast.parse(f.read(), filename=path)
+        except (SyntaxError, ValueError, OSError, RecursionError):
+            continue
+        module = os.path.relpath(path, root)[:-3].replace(os.sep, ".")
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                     ast.AsyncFunctionDef)):
+                continue
+            doc = ast.get_docstring(node, clean=False)
+            if not doc or doc in seen:
+                continue
+            seen.add(doc)
+            sents = _doc_sentences(doc)
+            if sents:
+                yield module, sents
+
+
+def stdlib_corpus(out_path, max_bytes=8 << 20):
+    """Write the Python standard library's docstrings (module, class, function) as a corpus:
+    one sentence per line, a blank line between documents (one docstring = one document),
+    deterministic for a given Python installation. Sources are parsed with ``ast`` (nothing is
+    imported); site-packages is skipped. Returns ``{"documents", "sentences", "bytes"}``."""
+    n_docs, n_sent, size = 0, 0, 0
     tmp = f"{out_path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        for path in files:
-            try:
-                with open(path, "rb") as f:
-                    tree = ast.parse(f.read(), filename=path)
-            except (SyntaxError, ValueError, OSError, RecursionError):
-                continue
-            for node in ast.walk(tree):
-                if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
-                                         ast.AsyncFunctionDef)):
-                    continue
-                doc = ast.get_docstring(node, clean=False)
-                if not doc or doc in seen:
-                    continue
-                seen.add(doc)
-                sents = _doc_sentences(doc)
-                if not sents:
-                    continue
-                text = "\n".join(sents) + "\n\n"
-                nbytes = len(text.encode("utf-8"))
-                if size + nbytes > max_bytes:
-                    break
-                out.write(text)
-                n_docs, n_sent, size = n_docs + 1, n_sent + len(sents), size + nbytes
-            else:
-                continue
-            break
+        for _module, sents in _stdlib_documents():
+            text = "\n".join(sents) + "\n\n"
+            nbytes = len(text.encode("utf-8"))
+            if size + nbytes > max_bytes:
+                break
+            out.write(text)
+            n_docs, n_sent, size = n_docs + 1, n_sent + len(sents), size + nbytes
     os.replace(tmp, out_path)
     return {"documents": n_docs, "sentences": n_sent, "bytes": size, "python": sys.version.split()[0]}
+
+
+# Topics of the labelled demo task: standard-library packages with plenty of prose.
+STDLIB_TOPICS = ("asyncio", "email", "tkinter", "unittest")
+
+
+def stdlib_topic_task(out_dir, *, topics=STDLIB_TOPICS, dev_fraction=0.2, max_per_topic=1500,
+                      seed=0):
+    """A sentence classification task with a real signal, from the same docstrings: which
+    standard-library package (``topics``) a sentence documents. Writes ``train.tsv`` and
+    ``dev.tsv`` (header ``sentence<TAB>label``) under ``out_dir``; whole docstrings go to one
+    side so no document is split across train and dev. Balanced: at most ``max_per_topic``
+    sentences per topic. Returns ``{"train": n, "dev": n, "labels": [...]}``."""
+    rng = np.random.RandomState(seed)
+    docs = {t: [] for t in topics}
+    for module, sents in _stdlib_documents():
+        top = module.split(".")[0]
+        if top in docs:
+            docs[top].append([" ".join(s.split()) for s in sents])  # no tabs or newlines
+    rows = {"train": [], "dev": []}
+    for topic, doc_list in docs.items():
+        if not doc_list:
+            raise DataError(f"no docstrings found for standard-library package {topic!r}")
+        order = rng.permutation(len(doc_list))
+        taken = 0
+        for rank, i in enumerate(order):
+            split = "dev" if rank % int(round(1 / dev_fraction)) == 0 else "train"
+            for sent in doc_list[i]:
+                if taken >= max_per_topic:
+                    break
+                rows[split].append((sent, topic))
+                taken += 1
+    os.makedirs(out_dir, exist_ok=True)
+    for split, items in rows.items():
+        rng.shuffle(items)
+        with open(os.path.join(out_dir, f"{split}.tsv"), "w", encoding="utf-8") as f:
+            f.write("sentence\tlabel\n")
+            f.writelines(f"{s}\t{t}\n" for s, t in items)
+    return {"train": len(rows["train"]), "dev": len(rows["dev"]), "labels": list(topics)}

@@ -1,0 +1,267 @@
+"""ALBERT parameter-name correspondence: tiezoo <-> Hugging Face, as data.
+
+Hugging Face stores the one shared layer once, as
+``encoder.albert_layer_groups.0.albert_layers.0.*``, and tiezoo stores it once too, as the
+canonical ``encoder.layers.0.*`` (layers 1.. are aliases declared by
+``@tied("encoder.layers.*", "encoder.layers.0")``), so the tables name layer 0 only.
+Only Hugging Face's default grouping is representable: ``num_hidden_groups == 1`` and
+``inner_group_num == 1`` (:func:`config_from_hf` refuses others).
+
+The factorized embedding's projection is Hugging Face's
+``encoder.embedding_hidden_mapping_in``, tiezoo's top-level ``embed_proj``. The MLM head is
+``predictions.*`` (``predictions.decoder.weight`` -> the tiezoo alias
+``mlm_decoder.decoder.weight``; ``predictions.bias`` and ``predictions.decoder.bias`` are one
+tensor), the SOP head ``sop_classifier.classifier.*``. No tensor is transposed.
+
+This module imports neither ``zoo`` nor ``transformers``: configs are plain dicts. It is
+also ALBERT's *converter table* for ``zoo.convert`` (the functions at the end); its head
+flags include ``use_sop``, which ``build_albert`` takes.
+"""
+import re
+
+from ._convert_common import config_fields_from_shapes, drop_unloaded, task_from_names
+from .convert_bert import _compile, _lookup
+
+__all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
+           "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
+           "HF_MODEL_TYPES", "FILE_DECIDES", "hf_to_tiezoo_name", "tiezoo_to_hf_name",
+           "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
+           "hf_architecture_from_names", "hf_config_extra", "heads_from_names",
+           "config_fields_from_shapes", "drop_unloaded"]
+
+FAMILY = "albert"
+MODEL_TYPE = "albert"
+
+_L = "encoder.albert_layer_groups.0.albert_layers.0."
+# (tiezoo, Hugging Face) for the backbone; prefixed with "albert." in architectures with heads.
+HF_BACKBONE = (
+    ("word_embed.weight", "embeddings.word_embeddings.weight"),
+    ("token_type_embed.weight", "embeddings.token_type_embeddings.weight"),
+    ("position_embed.weight", "embeddings.position_embeddings.weight"),
+    ("embed_layer_norm.gamma", "embeddings.LayerNorm.weight"),
+    ("embed_layer_norm.beta", "embeddings.LayerNorm.bias"),
+    ("embed_proj.weight", "encoder.embedding_hidden_mapping_in.weight"),
+    ("embed_proj.bias", "encoder.embedding_hidden_mapping_in.bias"),
+    ("encoder.layers.0.attention.query.weight", _L + "attention.query.weight"),
+    ("encoder.layers.0.attention.query.bias", _L + "attention.query.bias"),
+    ("encoder.layers.0.attention.key.weight", _L + "attention.key.weight"),
+    ("encoder.layers.0.attention.key.bias", _L + "attention.key.bias"),
+    ("encoder.layers.0.attention.value.weight", _L + "attention.value.weight"),
+    ("encoder.layers.0.attention.value.bias", _L + "attention.value.bias"),
+    ("encoder.layers.0.attention_proj.weight", _L + "attention.dense.weight"),
+    ("encoder.layers.0.attention_proj.bias", _L + "attention.dense.bias"),
+    ("encoder.layers.0.attention_layer_norm.gamma", _L + "attention.LayerNorm.weight"),
+    ("encoder.layers.0.attention_layer_norm.beta", _L + "attention.LayerNorm.bias"),
+    ("encoder.layers.0.ffn_1.weight", _L + "ffn.weight"),
+    ("encoder.layers.0.ffn_1.bias", _L + "ffn.bias"),
+    ("encoder.layers.0.ffn_2.weight", _L + "ffn_output.weight"),
+    ("encoder.layers.0.ffn_2.bias", _L + "ffn_output.bias"),
+    ("encoder.layers.0.ffn_layer_norm.gamma", _L + "full_layer_layer_norm.weight"),
+    ("encoder.layers.0.ffn_layer_norm.beta", _L + "full_layer_layer_norm.bias"),
+    ("pooler.weight", "pooler.weight"),
+    ("pooler.bias", "pooler.bias"),
+)
+HF_BACKBONE_PREFIX = "albert."
+
+# (tiezoo, Hugging Face) for the pretraining heads; never prefixed. The first Hugging Face
+# name of a tiezoo name is the one written when converting to Hugging Face.
+HF_HEADS = (
+    ("mlm_decoder.transform.weight", "predictions.dense.weight"),
+    ("mlm_decoder.transform.bias", "predictions.dense.bias"),
+    ("mlm_decoder.layer_norm.gamma", "predictions.LayerNorm.weight"),
+    ("mlm_decoder.layer_norm.beta", "predictions.LayerNorm.bias"),
+    ("mlm_decoder.decoder.weight", "predictions.decoder.weight"),   # tied to word_embed
+    ("mlm_decoder.decoder.bias", "predictions.bias"),
+    ("mlm_decoder.decoder.bias", "predictions.decoder.bias"),       # same tensor in HF
+    ("sop_classifier.weight", "sop_classifier.classifier.weight"),
+    ("sop_classifier.bias", "sop_classifier.classifier.bias"),
+)
+
+HF_IGNORED = (
+    r"(albert\.)?embeddings\.position_ids",
+    r"(albert\.)?embeddings\.token_type_ids",
+)
+
+HF_TRANSPOSED = frozenset()
+
+# Hugging Face architectures and the tiezoo heads they carry (zoo.get_model flags).
+HF_ARCHITECTURES = {
+    "AlbertModel": {"prefix": "", "use_mlm": False, "use_sop": False, "pooler": True},
+    "AlbertForPreTraining": {"prefix": HF_BACKBONE_PREFIX, "use_mlm": True, "use_sop": True,
+                             "pooler": True},
+    "AlbertForMaskedLM": {"prefix": HF_BACKBONE_PREFIX, "use_mlm": True, "use_sop": False,
+                          "pooler": False},
+}
+
+# (tiezoo AlbertConfig field, Hugging Face AlbertConfig field)
+HF_CONFIG_FIELDS = (
+    ("vocab_size", "vocab_size"),
+    ("embed_size", "embedding_size"),
+    ("units", "hidden_size"),
+    ("hidden_size", "intermediate_size"),
+    ("num_layers", "num_hidden_layers"),
+    ("num_heads", "num_attention_heads"),
+    ("max_length", "max_position_embeddings"),
+    ("type_vocab_size", "type_vocab_size"),
+    ("dropout", "hidden_dropout_prob"),
+    ("attention_dropout", "attention_probs_dropout_prob"),
+    ("layer_norm_eps", "layer_norm_eps"),
+    ("initializer_range", "initializer_range"),
+)
+HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh",
+                  "gelu_pytorch_tanh": "gelu_tanh"}
+_TO_HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_tanh": "gelu_new"}
+
+_HF_TO_TZ_BACKBONE = _compile(HF_BACKBONE, 1, 0)
+_HF_TO_TZ_HEADS = _compile(HF_HEADS, 1, 0)
+_TZ_TO_HF_BACKBONE = _compile(HF_BACKBONE, 0, 1)
+_TZ_TO_HF_HEADS = _compile(HF_HEADS, 0, 1)
+_HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
+_SHARED_LAYER = re.compile(r"encoder\.layers\.(\d+)\.")
+
+
+def _check_architecture(architecture):
+    if architecture not in HF_ARCHITECTURES:
+        raise KeyError(f"unsupported Hugging Face architecture {architecture!r}; supported: "
+                       f"{', '.join(HF_ARCHITECTURES)}")
+    return HF_ARCHITECTURES[architecture]
+
+
+def hf_to_tiezoo_name(name, architecture=None, task=None):
+    """The tiezoo name of a Hugging Face ALBERT tensor; ``None`` for known non-parameters.
+
+    Accepts names with or without the ``albert.`` prefix. ``KeyError`` names the tensor for
+    anything else, including layers of groups other than Hugging Face's default single one.
+    """
+    if architecture is not None:
+        _check_architecture(architecture)
+    if any(r.match(name) for r in _HF_IGNORED):
+        return None
+    out = _lookup(_HF_TO_TZ_HEADS, name)
+    if out is None:
+        bare = name[len(HF_BACKBONE_PREFIX):] if name.startswith(HF_BACKBONE_PREFIX) else name
+        out = _lookup(_HF_TO_TZ_BACKBONE, bare)
+    if out is None:
+        raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo ALBERT counterpart")
+    return out
+
+
+def tiezoo_to_hf_name(name, architecture="AlbertForPreTraining"):
+    """The Hugging Face name of a tiezoo ALBERT parameter for ``architecture``; ``None`` for
+    a name the architecture has no place for (the pooler of ``AlbertForMaskedLM``, a head
+    it lacks).
+
+    ``encoder.layers.{i}.*`` for i > 0 are aliases of layer 0 (never stored); asking for
+    one raises ``KeyError`` saying so, as does a name with no counterpart at all.
+    """
+    info = _check_architecture(architecture)
+    m = _SHARED_LAYER.match(name)
+    if m and m.group(1) != "0":
+        raise KeyError(f"tiezoo tensor {name!r} is an alias of "
+                       f"{_SHARED_LAYER.sub('encoder.layers.0.', name, count=1)!r} (ALBERT "
+                       f"shares one layer); convert the canonical name")
+    out = _lookup(_TZ_TO_HF_BACKBONE, name)
+    if out is not None:
+        if name.startswith("pooler.") and not info["pooler"]:
+            return None
+        return info["prefix"] + out
+    out = _lookup(_TZ_TO_HF_HEADS, name)
+    if out is None:
+        raise KeyError(f"tiezoo tensor {name!r} has no Hugging Face ALBERT counterpart")
+    carried = info["use_mlm"] if name.startswith("mlm_decoder.") else info["use_sop"]
+    return out if carried else None
+
+
+def config_from_hf(hf_config):
+    """A tiezoo AlbertConfig dict (``zoo.albert.AlbertConfig.from_dict``) from a Hugging Face
+    config dict."""
+    if hf_config.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+        raise ValueError(f"not an ALBERT config: model_type {hf_config.get('model_type')!r}")
+    for key in ("num_hidden_groups", "inner_group_num"):
+        if hf_config.get(key, 1) != 1:
+            raise ValueError(f"ALBERT {key}={hf_config[key]} is not supported (only 1: every "
+                             f"layer shares one set of parameters)")
+    act = hf_config.get("hidden_act", "gelu_new")
+    if act not in HF_ACTIVATIONS:
+        raise ValueError(f"Hugging Face hidden_act {act!r} is not supported; supported: "
+                         f"{sorted(HF_ACTIVATIONS)}")
+    pet = hf_config.get("position_embedding_type", "absolute")
+    if pet != "absolute":
+        raise ValueError(f"position_embedding_type {pet!r} is not supported (only 'absolute')")
+    out = {"family": FAMILY}
+    for ours, theirs in HF_CONFIG_FIELDS:
+        if hf_config.get(theirs) is not None:
+            out[ours] = hf_config[theirs]
+    out["activation"] = HF_ACTIVATIONS[act]
+    return out
+
+
+def config_to_hf(config, architecture="AlbertForPreTraining"):
+    """A Hugging Face ``config.json`` dict from a tiezoo AlbertConfig dict."""
+    _check_architecture(architecture)
+    out = {"model_type": MODEL_TYPE, "architectures": [architecture],
+           "position_embedding_type": "absolute", "num_hidden_groups": 1,
+           "inner_group_num": 1, "tie_word_embeddings": True}
+    for ours, theirs in HF_CONFIG_FIELDS:
+        if ours in config:
+            out[theirs] = config[ours]
+    if "activation" in config:
+        out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
+    return out
+
+
+# ----------------------------------------------------------------- converter table
+# What ``zoo.convert`` asks of a family (see its module docstring); "heads" is the dict of
+# ``zoo.get_model`` flags, here ``{"use_mlm", "use_nsp", "use_sop", "task", "num_classes"}``.
+
+HF_MODEL_TYPES = (MODEL_TYPE,)
+FILE_DECIDES = ("vocab_size", "type_vocab_size", "max_length")
+
+
+def hf_heads(architecture, hf_config=None):
+    """The ``get_model`` head flags of a Hugging Face ``architecture``."""
+    info = _check_architecture(architecture)
+    return {"use_mlm": info["use_mlm"], "use_nsp": False, "use_sop": info["use_sop"],
+            "task": None, "num_classes": None}
+
+
+def hf_architecture(heads):
+    """The Hugging Face architecture carrying these heads (task heads and SOP alone name
+    architectures this table does not convert; the driver reports them unsupported)."""
+    task = heads.get("task")
+    if task is not None:
+        return {"classification": "AlbertForSequenceClassification",
+                "regression": "AlbertForSequenceClassification",
+                "tagging": "AlbertForTokenClassification",
+                "qa": "AlbertForQuestionAnswering"}[task]
+    mlm, sop = bool(heads.get("use_mlm")), bool(heads.get("use_sop"))
+    return {(True, True): "AlbertForPreTraining", (True, False): "AlbertForMaskedLM",
+            (False, True): "AlbertForPreTraining (without its MLM head)",
+            (False, False): "AlbertModel"}[(mlm, sop)]
+
+
+def hf_architecture_from_names(names):
+    """The architecture of a Hugging Face file whose config names none."""
+    names = list(names)
+    if any(n.startswith(("classifier.", "qa_outputs.")) for n in names):
+        return None
+    mlm = any(n.startswith("predictions.") for n in names)
+    sop = any(n.startswith("sop_classifier.") for n in names)
+    if sop and not mlm:
+        return None
+    return hf_architecture({"use_mlm": mlm, "use_sop": sop})
+
+
+def hf_config_extra(heads, hf_config=None):
+    return {}
+
+
+def heads_from_names(shapes):
+    """The ``get_model`` head flags that tiezoo tensor names -> shapes call for."""
+    names = set(shapes)
+    if any(n.startswith("nsp_classifier.") for n in names):
+        raise ValueError("ALBERT has no next-sentence-prediction head (nsp_classifier.*)")
+    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names), "use_nsp": False,
+             "use_sop": any(n.startswith("sop_classifier.") for n in names),
+             "task": None, "num_classes": None}
+    return task_from_names(heads, shapes, pooled_classifier="pooler.weight" in names)

@@ -1,0 +1,338 @@
+"""ELECTRA parameter-name correspondence: tiezoo <-> Hugging Face, as data.
+
+Hugging Face keeps the two ELECTRA models apart: ``ElectraForPreTraining`` is the
+discriminator (``electra.*`` + ``discriminator_predictions.*``), ``ElectraForMaskedLM`` the
+generator (``electra.*`` + ``generator_predictions.*`` + ``generator_lm_head.*``), and
+``ElectraModel`` the bare discriminator. tiezoo's pretraining model holds both: the
+discriminator at the top level and the generator under ``generator.``
+(:data:`HF_ARCHITECTURES` ``tiezoo_prefix``). So the Hugging Face -> tiezoo name of a tensor
+depends on which model it came from, and every function here takes ``architecture``.
+
+The generator's word, position and token-type tables are aliases of the discriminator's in
+tiezoo (``generator.word_embed.weight`` -> ``word_embed.weight``, ...; see
+:data:`SHARED_EMBEDDINGS`): converting an ``ElectraForMaskedLM`` gives the alias names,
+which a model's ``@tied`` declarations (``checkpoints.ties.resolve_declared``) resolve, and
+converting to ``ElectraForMaskedLM`` writes the canonical tables as the generator's
+``electra.embeddings.*``. ``generator_lm_head.weight`` is tied to the word table as well.
+
+``embed_proj`` is Hugging Face's ``embeddings_project`` (present when ``embedding_size`` !=
+``hidden_size``). There is no pooler. No tensor is transposed.
+
+This module imports neither ``zoo`` nor ``transformers``: configs are plain dicts. It is
+also ELECTRA's *converter table* for ``zoo.convert`` (the functions at the end). One
+Hugging Face folder holds one half of tiezoo's pretraining model: tiezoo -> Hugging Face
+writes the discriminator (``ElectraForPreTraining``, the default) or, asked for
+``ElectraForMaskedLM``, the generator; Hugging Face -> tiezoo of the pretraining model needs
+both folders (:data:`HF_PAIRS`) loaded into one model, each with its own architecture's
+names; ``ElectraModel`` converts alone, both ways.
+"""
+import re
+
+from .convert_bert import HF_BACKBONE as _BERT_BACKBONE
+from ._convert_common import config_fields_from_shapes, task_from_names
+from .convert_bert import _compile, _lookup
+
+__all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
+           "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
+           "SHARED_EMBEDDINGS", "GENERATOR_PREFIX", "HF_PAIRS", "HF_MODEL_TYPES", "FILE_DECIDES",
+           "hf_to_tiezoo_name", "tiezoo_to_hf_name", "config_from_hf", "config_to_hf",
+           "hf_heads", "hf_architecture", "hf_architecture_from_names", "hf_config_extra",
+           "heads_from_names", "config_fields_from_shapes", "drop_unloaded"]
+
+FAMILY = "electra"
+MODEL_TYPE = "electra"
+GENERATOR_PREFIX = "generator."
+
+# (tiezoo, Hugging Face) for a backbone (discriminator or generator): BERT's table without
+# the pooler, plus the embedding projection.
+HF_BACKBONE = tuple(p for p in _BERT_BACKBONE if not p[0].startswith("pooler.")) + (
+    ("embed_proj.weight", "embeddings_project.weight"),
+    ("embed_proj.bias", "embeddings_project.bias"),
+)
+HF_BACKBONE_PREFIX = "electra."
+
+# (tiezoo, Hugging Face) per head; tiezoo names relative to the model that owns the head
+# (the generator's get the architecture's tiezoo_prefix, "generator.").
+HF_HEADS = {
+    "rtd": (
+        ("rtd_classifier.transform.weight", "discriminator_predictions.dense.weight"),
+        ("rtd_classifier.transform.bias", "discriminator_predictions.dense.bias"),
+        ("rtd_classifier.prediction.weight", "discriminator_predictions.dense_prediction.weight"),
+        ("rtd_classifier.prediction.bias", "discriminator_predictions.dense_prediction.bias"),
+    ),
+    "generator": (
+        ("mlm_decoder.transform.weight", "generator_predictions.dense.weight"),
+        ("mlm_decoder.transform.bias", "generator_predictions.dense.bias"),
+        ("mlm_decoder.layer_norm.gamma", "generator_predictions.LayerNorm.weight"),
+        ("mlm_decoder.layer_norm.beta", "generator_predictions.LayerNorm.bias"),
+        ("mlm_decoder.decoder.weight", "generator_lm_head.weight"),   # tied to word_embed
+        ("mlm_decoder.decoder.bias", "generator_lm_head.bias"),
+    ),
+}
+
+HF_IGNORED = (
+    r"(electra\.)?embeddings\.position_ids",
+    r"(electra\.)?embeddings\.token_type_ids",
+)
+
+HF_TRANSPOSED = frozenset()
+
+# Hugging Face architectures: the backbone prefix there, where the model sits in tiezoo's
+# pretraining model, its head table, and the zoo.get_model flag that builds a model with it.
+HF_ARCHITECTURES = {
+    "ElectraModel": {"prefix": "", "tiezoo_prefix": "", "heads": None, "use_mlm": False},
+    "ElectraForPreTraining": {"prefix": HF_BACKBONE_PREFIX, "tiezoo_prefix": "",
+                              "heads": "rtd", "use_mlm": True},
+    "ElectraForMaskedLM": {"prefix": HF_BACKBONE_PREFIX, "tiezoo_prefix": GENERATOR_PREFIX,
+                           "heads": "generator", "use_mlm": True},
+}
+
+# The two Hugging Face folders that together are tiezoo's pretraining model.
+HF_PAIRS = {"ElectraForPreTraining": "ElectraForMaskedLM",
+            "ElectraForMaskedLM": "ElectraForPreTraining"}
+
+# tiezoo canonical tables that are also the generator's (aliases generator.<name>)
+SHARED_EMBEDDINGS = ("word_embed.weight", "position_embed.weight", "token_type_embed.weight")
+
+# (tiezoo ElectraConfig field, Hugging Face ElectraConfig field) for the discriminator; the
+# generator's Hugging Face config gives generator_{units,hidden_size,num_heads,num_layers}
+# from its hidden_size, intermediate_size, num_attention_heads, num_hidden_layers.
+HF_CONFIG_FIELDS = (
+    ("vocab_size", "vocab_size"),
+    ("embed_size", "embedding_size"),
+    ("units", "hidden_size"),
+    ("hidden_size", "intermediate_size"),
+    ("num_layers", "num_hidden_layers"),
+    ("num_heads", "num_attention_heads"),
+    ("max_length", "max_position_embeddings"),
+    ("type_vocab_size", "type_vocab_size"),
+    ("dropout", "hidden_dropout_prob"),
+    ("attention_dropout", "attention_probs_dropout_prob"),
+    ("layer_norm_eps", "layer_norm_eps"),
+    ("initializer_range", "initializer_range"),
+)
+_GENERATOR_FIELDS = (
+    ("generator_units", "hidden_size"),
+    ("generator_hidden_size", "intermediate_size"),
+    ("generator_num_heads", "num_attention_heads"),
+    ("generator_num_layers", "num_hidden_layers"),
+)
+# The generator's fields that must agree with the discriminator's (shared embedding tables).
+_SHARED_FIELDS = ("vocab_size", "embedding_size", "max_position_embeddings", "type_vocab_size")
+HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh",
+                  "gelu_pytorch_tanh": "gelu_tanh"}
+_TO_HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_tanh": "gelu_new"}
+
+_HF_TO_TZ_BACKBONE = _compile(HF_BACKBONE, 1, 0)
+_TZ_TO_HF_BACKBONE = _compile(HF_BACKBONE, 0, 1)
+_HF_TO_TZ_HEADS = {k: _compile(v, 1, 0) for k, v in HF_HEADS.items()}
+_TZ_TO_HF_HEADS = {k: _compile(v, 0, 1) for k, v in HF_HEADS.items()}
+_HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
+
+
+def _check_architecture(architecture):
+    if architecture not in HF_ARCHITECTURES:
+        raise KeyError(f"unsupported Hugging Face architecture {architecture!r}; supported: "
+                       f"{', '.join(HF_ARCHITECTURES)}")
+    return HF_ARCHITECTURES[architecture]
+
+
+def hf_to_tiezoo_name(name, architecture="ElectraForPreTraining", task=None):
+    """The tiezoo (pretraining model) name of a tensor of a Hugging Face ``architecture``;
+    ``None`` for known non-parameters; ``KeyError`` naming the tensor for anything else.
+
+    ``ElectraForMaskedLM`` (the generator) tensors get the ``generator.`` prefix, so its
+    embedding tables come out as the aliases ``generator.word_embed.weight``, ... .
+    """
+    arch = _check_architecture(architecture)
+    if any(r.match(name) for r in _HF_IGNORED):
+        return None
+    out = None
+    if arch["heads"]:
+        out = _lookup(_HF_TO_TZ_HEADS[arch["heads"]], name)
+    if out is None:
+        prefix = arch["prefix"]
+        bare = name[len(prefix):] if prefix and name.startswith(prefix) else name
+        out = _lookup(_HF_TO_TZ_BACKBONE, bare)
+    if out is None:
+        raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo ELECTRA counterpart "
+                       f"in {architecture}")
+    return arch["tiezoo_prefix"] + out
+
+
+def tiezoo_to_hf_name(name, architecture="ElectraForPreTraining"):
+    """The Hugging Face name, in ``architecture``, of a tiezoo ELECTRA parameter.
+
+    For ``ElectraForMaskedLM`` the generator's parameters (``generator.*``) and the shared
+    embedding tables (:data:`SHARED_EMBEDDINGS`) have names; for the discriminator
+    architectures, everything but ``generator.*`` (and but the RTD head in
+    ``ElectraModel``). ``None`` for a known name that ``architecture`` has no place for (the
+    other half of the pretraining model); ``KeyError`` for a name with no counterpart.
+    """
+    arch = _check_architecture(architecture)
+    tz_prefix = arch["tiezoo_prefix"]
+    if tz_prefix:
+        if name in SHARED_EMBEDDINGS:
+            rel = name
+        elif name.startswith(tz_prefix):
+            rel = name[len(tz_prefix):]
+        else:
+            _known(name)
+            return None                       # the discriminator's, not in the generator
+    elif name.startswith(GENERATOR_PREFIX):
+        _known(name[len(GENERATOR_PREFIX):])
+        return None                           # the generator's: ElectraForMaskedLM has it
+    else:
+        rel = name
+    out = _lookup(_TZ_TO_HF_BACKBONE, rel)
+    if out is not None:
+        return arch["prefix"] + out
+    if arch["heads"]:
+        out = _lookup(_TZ_TO_HF_HEADS[arch["heads"]], rel)
+    if out is None:
+        _known(name)
+        return None
+    return out
+
+
+def _known(name):
+    """KeyError unless ``name`` is some ELECTRA parameter (of either model)."""
+    rel = name[len(GENERATOR_PREFIX):] if name.startswith(GENERATOR_PREFIX) else name
+    if _lookup(_TZ_TO_HF_BACKBONE, rel) is None and not any(
+            _lookup(rules, rel) is not None for rules in _TZ_TO_HF_HEADS.values()):
+        raise KeyError(f"tiezoo tensor {name!r} has no Hugging Face ELECTRA counterpart")
+
+
+def _activation(hf_config):
+    act = hf_config.get("hidden_act", "gelu")
+    if act not in HF_ACTIVATIONS:
+        raise ValueError(f"Hugging Face hidden_act {act!r} is not supported; supported: "
+                         f"{sorted(HF_ACTIVATIONS)}")
+    return HF_ACTIVATIONS[act]
+
+
+def _check_config(hf_config, what):
+    if hf_config.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+        raise ValueError(f"{what}: not an ELECTRA config: model_type "
+                         f"{hf_config.get('model_type')!r}")
+    pet = hf_config.get("position_embedding_type", "absolute")
+    if pet != "absolute":
+        raise ValueError(f"{what}: position_embedding_type {pet!r} is not supported "
+                         f"(only 'absolute')")
+
+
+def config_from_hf(hf_config, generator_config=None):
+    """A tiezoo ElectraConfig dict from the discriminator's Hugging Face config dict and,
+    optionally, the generator's (``ElectraForMaskedLM``).
+
+    Without a generator config the generator fields take the paper's proportion: a quarter
+    of the discriminator's width, 64-wide heads (they matter only for the pretraining model).
+    """
+    _check_config(hf_config, "discriminator")
+    out = {"family": FAMILY}
+    for ours, theirs in HF_CONFIG_FIELDS:
+        if hf_config.get(theirs) is not None:
+            out[ours] = hf_config[theirs]
+    out["activation"] = _activation(hf_config)
+    if generator_config is None:
+        units = out.get("units", 256)
+        gen_units = max(units // 4, 1)
+        heads = max(gen_units // 64, 1)
+        while gen_units % heads:
+            heads -= 1
+        out.update(generator_units=gen_units, generator_hidden_size=4 * gen_units,
+                   generator_num_heads=heads)
+        return out
+    _check_config(generator_config, "generator")
+    for key in _SHARED_FIELDS:
+        a, b = hf_config.get(key), generator_config.get(key)
+        if a is not None and b is not None and a != b:
+            raise ValueError(f"generator and discriminator configs disagree on {key} "
+                             f"({b} vs {a}); they share their embedding tables")
+    for ours, theirs in _GENERATOR_FIELDS:
+        if generator_config.get(theirs) is not None:
+            out[ours] = generator_config[theirs]
+    if _activation(generator_config) != out["activation"]:
+        raise ValueError("generator and discriminator configs disagree on hidden_act")
+    return out
+
+
+def config_to_hf(config, architecture="ElectraForPreTraining"):
+    """A Hugging Face ``config.json`` dict from a tiezoo ElectraConfig dict; for
+    ``ElectraForMaskedLM``, the generator's."""
+    arch = _check_architecture(architecture)
+    out = {"model_type": MODEL_TYPE, "architectures": [architecture],
+           "position_embedding_type": "absolute", "tie_word_embeddings": True}
+    for ours, theirs in HF_CONFIG_FIELDS:
+        if ours in config:
+            out[theirs] = config[ours]
+    if "activation" in config:
+        out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
+    if arch["tiezoo_prefix"]:
+        for ours, theirs in _GENERATOR_FIELDS:
+            if config.get(ours) is not None:
+                out[theirs] = config[ours]
+    return out
+
+
+# ----------------------------------------------------------------- converter table
+# What ``zoo.convert`` asks of a family (see its module docstring); "heads" is the dict of
+# ``zoo.get_model`` flags ``{"use_mlm", "use_nsp", "task", "num_classes"}``.
+
+HF_MODEL_TYPES = (MODEL_TYPE,)
+FILE_DECIDES = ("vocab_size", "type_vocab_size", "max_length")
+
+
+def hf_heads(architecture, hf_config=None):
+    """The ``get_model`` head flags of a Hugging Face ``architecture``: either half of the
+    pretraining pair builds the pretraining model (``use_mlm=True``)."""
+    info = _check_architecture(architecture)
+    return {"use_mlm": info["use_mlm"], "use_nsp": False, "task": None, "num_classes": None}
+
+
+def hf_architecture(heads):
+    """The Hugging Face architecture carrying these heads; for the pretraining model, its
+    discriminator half (the generator half is ``ElectraForMaskedLM``, asked for by name)."""
+    task = heads.get("task")
+    if task is not None:
+        return {"classification": "ElectraForSequenceClassification",
+                "regression": "ElectraForSequenceClassification",
+                "tagging": "ElectraForTokenClassification",
+                "qa": "ElectraForQuestionAnswering"}[task]
+    return "ElectraForPreTraining" if heads.get("use_mlm") else "ElectraModel"
+
+
+def hf_architecture_from_names(names):
+    """The architecture of a Hugging Face file whose config names none."""
+    names = list(names)
+    if any(n.startswith(("classifier.", "qa_outputs.")) for n in names):
+        return None
+    if any(n.startswith("discriminator_predictions.") for n in names):
+        return "ElectraForPreTraining"
+    if any(n.startswith(("generator_predictions.", "generator_lm_head.")) for n in names):
+        return "ElectraForMaskedLM"
+    return "ElectraModel"
+
+
+def hf_config_extra(heads, hf_config=None):
+    return {}
+
+
+def heads_from_names(shapes):
+    """The ``get_model`` head flags that tiezoo tensor names -> shapes call for.
+
+    ELECTRA has no pooler, so ``head.classifier`` (sequence classification or token
+    tagging: the same tensors) is read as classification.
+    """
+    names = set(shapes)
+    if any(n.startswith("nsp_classifier.") for n in names):
+        raise ValueError("ELECTRA has no next-sentence-prediction head (nsp_classifier.*)")
+    heads = {"use_mlm": any(n.startswith((GENERATOR_PREFIX, "rtd_classifier.")) for n in names),
+             "use_nsp": False, "task": None, "num_classes": None}
+    return task_from_names(heads, shapes, pooled_classifier=True)
+
+
+def drop_unloaded(block, missing):
+    """Nothing in an ELECTRA model is optional: every missing name stays missing (one half
+    of the pretraining pair converted alone lacks the other half)."""
+    return list(missing)

@@ -1,0 +1,212 @@
+"""RoBERTa parameter-name correspondence: tiezoo <-> Hugging Face, as data.
+
+Hugging Face's RoBERTa backbone names are BERT's (``embeddings.word_embeddings.weight``,
+``encoder.layer.{i}.attention.self.query.weight``, ``pooler.dense.weight``, ...) under the
+``roberta.`` prefix, and tiezoo's RoBERTa names are tiezoo's BERT names, so the backbone
+table is :data:`checkpoints.convert_bert.HF_BACKBONE` itself. The MLM head is
+``lm_head.*``; ``lm_head.decoder.weight`` maps to the tiezoo alias
+``mlm_decoder.decoder.weight`` (tied to ``word_embed.weight``), and ``lm_head.bias`` and
+``lm_head.decoder.bias`` are one tensor. No tensor is transposed.
+
+The position table keeps Hugging Face's layout (``max_length`` = 512 + 2 rows, the first
+``pad_token_id + 1`` unused), since tiezoo computes the same offset position ids.
+
+This module imports neither ``zoo`` nor ``transformers``: configs are plain dicts. It is
+also RoBERTa's *converter table* for ``zoo.convert`` (the functions at the end).
+"""
+import re
+
+from .convert_bert import HF_BACKBONE as _BERT_BACKBONE
+from ._convert_common import config_fields_from_shapes, drop_unloaded, task_from_names
+from .convert_bert import _compile, _lookup
+
+__all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
+           "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
+           "HF_MODEL_TYPES", "FILE_DECIDES", "hf_to_tiezoo_name", "tiezoo_to_hf_name",
+           "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
+           "hf_architecture_from_names", "hf_config_extra", "heads_from_names",
+           "config_fields_from_shapes", "drop_unloaded"]
+
+FAMILY = "roberta"          # tiezoo family (zoo.get_model name / config "family")
+MODEL_TYPE = "roberta"      # Hugging Face config "model_type"
+
+# (tiezoo, Hugging Face) for the backbone; prefixed with "roberta." in RobertaForMaskedLM.
+HF_BACKBONE = _BERT_BACKBONE
+HF_BACKBONE_PREFIX = "roberta."
+
+# (tiezoo, Hugging Face) for the MLM head; never prefixed. The first Hugging Face name of a
+# tiezoo name is the one written when converting to Hugging Face.
+HF_HEADS = (
+    ("mlm_decoder.transform.weight", "lm_head.dense.weight"),
+    ("mlm_decoder.transform.bias", "lm_head.dense.bias"),
+    ("mlm_decoder.layer_norm.gamma", "lm_head.layer_norm.weight"),
+    ("mlm_decoder.layer_norm.beta", "lm_head.layer_norm.bias"),
+    ("mlm_decoder.decoder.weight", "lm_head.decoder.weight"),   # tied to word_embed
+    ("mlm_decoder.decoder.bias", "lm_head.bias"),
+    ("mlm_decoder.decoder.bias", "lm_head.decoder.bias"),       # same tensor in HF
+)
+
+# Non-parameter buffers that Hugging Face checkpoints may carry.
+HF_IGNORED = (
+    r"(roberta\.)?embeddings\.position_ids",
+    r"(roberta\.)?embeddings\.token_type_ids",
+)
+
+HF_TRANSPOSED = frozenset()
+
+# Hugging Face architectures and the tiezoo heads they carry (zoo.get_model flags).
+HF_ARCHITECTURES = {
+    "RobertaModel": {"prefix": "", "use_mlm": False, "pooler": True},
+    "RobertaForMaskedLM": {"prefix": HF_BACKBONE_PREFIX, "use_mlm": True, "pooler": False},
+}
+
+# (tiezoo RobertaConfig field, Hugging Face RobertaConfig field)
+HF_CONFIG_FIELDS = (
+    ("vocab_size", "vocab_size"),
+    ("units", "hidden_size"),
+    ("hidden_size", "intermediate_size"),
+    ("num_layers", "num_hidden_layers"),
+    ("num_heads", "num_attention_heads"),
+    ("max_length", "max_position_embeddings"),
+    ("type_vocab_size", "type_vocab_size"),
+    ("dropout", "hidden_dropout_prob"),
+    ("attention_dropout", "attention_probs_dropout_prob"),
+    ("layer_norm_eps", "layer_norm_eps"),
+    ("initializer_range", "initializer_range"),
+    ("pad_token_id", "pad_token_id"),
+)
+# Hugging Face hidden_act -> tiezoo activation (the same function)
+HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh",
+                  "gelu_pytorch_tanh": "gelu_tanh"}
+_TO_HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_tanh": "gelu_new"}
+
+_HF_TO_TZ_BACKBONE = _compile(HF_BACKBONE, 1, 0)
+_HF_TO_TZ_HEADS = _compile(HF_HEADS, 1, 0)
+_TZ_TO_HF_BACKBONE = _compile(HF_BACKBONE, 0, 1)
+_TZ_TO_HF_HEADS = _compile(HF_HEADS, 0, 1)
+_HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
+
+
+def _check_architecture(architecture):
+    if architecture not in HF_ARCHITECTURES:
+        raise KeyError(f"unsupported Hugging Face architecture {architecture!r}; supported: "
+                       f"{', '.join(HF_ARCHITECTURES)}")
+    return HF_ARCHITECTURES[architecture]
+
+
+def hf_to_tiezoo_name(name, architecture=None, task=None):
+    """The tiezoo name of a Hugging Face RoBERTa tensor; ``None`` for known non-parameters.
+
+    Accepts names with or without the ``roberta.`` prefix (``architecture`` and ``task`` are
+    accepted for the driver's interface; RoBERTa's names do not depend on them, and no task
+    architecture is converted). ``KeyError`` names the tensor for anything else.
+    """
+    if architecture is not None:
+        _check_architecture(architecture)
+    if any(r.match(name) for r in _HF_IGNORED):
+        return None
+    out = _lookup(_HF_TO_TZ_HEADS, name)
+    if out is None:
+        bare = name[len(HF_BACKBONE_PREFIX):] if name.startswith(HF_BACKBONE_PREFIX) else name
+        out = _lookup(_HF_TO_TZ_BACKBONE, bare)
+    if out is None:
+        raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo RoBERTa counterpart")
+    return out
+
+
+def tiezoo_to_hf_name(name, architecture="RobertaForMaskedLM"):
+    """The Hugging Face name of a tiezoo RoBERTa parameter for ``architecture``; ``None``
+    for a name the architecture has no place for (the pooler of ``RobertaForMaskedLM``, the
+    MLM head in ``RobertaModel``); ``KeyError`` for a name with no counterpart at all."""
+    info = _check_architecture(architecture)
+    out = _lookup(_TZ_TO_HF_BACKBONE, name)
+    if out is not None:
+        if name.startswith("pooler.") and not info["pooler"]:
+            return None
+        return info["prefix"] + out
+    out = _lookup(_TZ_TO_HF_HEADS, name)
+    if out is None:
+        raise KeyError(f"tiezoo tensor {name!r} has no Hugging Face RoBERTa counterpart")
+    return out if info["use_mlm"] else None
+
+
+def config_from_hf(hf_config):
+    """A tiezoo RobertaConfig dict (``zoo.roberta.RobertaConfig.from_dict``) from a Hugging
+    Face config dict."""
+    if hf_config.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+        raise ValueError(f"not a RoBERTa config: model_type {hf_config.get('model_type')!r}")
+    act = hf_config.get("hidden_act", "gelu")
+    if act not in HF_ACTIVATIONS:
+        raise ValueError(f"Hugging Face hidden_act {act!r} is not supported; supported: "
+                         f"{sorted(HF_ACTIVATIONS)}")
+    pet = hf_config.get("position_embedding_type", "absolute")
+    if pet != "absolute":
+        raise ValueError(f"position_embedding_type {pet!r} is not supported (only 'absolute')")
+    out = {"family": FAMILY}
+    for ours, theirs in HF_CONFIG_FIELDS:
+        if hf_config.get(theirs) is not None:
+            out[ours] = hf_config[theirs]
+    out["activation"] = HF_ACTIVATIONS[act]
+    return out
+
+
+def config_to_hf(config, architecture="RobertaForMaskedLM"):
+    """A Hugging Face ``config.json`` dict from a tiezoo RobertaConfig dict."""
+    _check_architecture(architecture)
+    out = {"model_type": MODEL_TYPE, "architectures": [architecture],
+           "position_embedding_type": "absolute", "tie_word_embeddings": True}
+    for ours, theirs in HF_CONFIG_FIELDS:
+        if ours in config:
+            out[theirs] = config[ours]
+    if "activation" in config:
+        out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
+    return out
+
+
+# ----------------------------------------------------------------- converter table
+# What ``zoo.convert`` asks of a family (see its module docstring); "heads" is the dict of
+# ``zoo.get_model`` flags ``{"use_mlm", "use_nsp", "task", "num_classes"}``.
+
+HF_MODEL_TYPES = (MODEL_TYPE,)
+# Config fields a checkpoint's tensors decide even when a preset name is given.
+FILE_DECIDES = ("vocab_size", "type_vocab_size", "max_length")
+
+
+def hf_heads(architecture, hf_config=None):
+    """The ``get_model`` head flags of a Hugging Face ``architecture``."""
+    info = _check_architecture(architecture)
+    return {"use_mlm": info["use_mlm"], "use_nsp": False, "task": None, "num_classes": None}
+
+
+def hf_architecture(heads):
+    """The Hugging Face architecture carrying these heads (a task head names an architecture
+    this table does not convert, which the driver reports as unsupported)."""
+    task = heads.get("task")
+    if task is not None:
+        return {"classification": "RobertaForSequenceClassification",
+                "regression": "RobertaForSequenceClassification",
+                "tagging": "RobertaForTokenClassification",
+                "qa": "RobertaForQuestionAnswering"}[task]
+    return "RobertaForMaskedLM" if heads.get("use_mlm") else "RobertaModel"
+
+
+def hf_architecture_from_names(names):
+    """The architecture of a Hugging Face file whose config names none."""
+    names = list(names)
+    if any(n.startswith(("classifier.", "qa_outputs.")) for n in names):
+        return None
+    return hf_architecture({"use_mlm": any(n.startswith("lm_head.") for n in names)})
+
+
+def hf_config_extra(heads, hf_config=None):
+    return {}
+
+
+def heads_from_names(shapes):
+    """The ``get_model`` head flags that tiezoo tensor names -> shapes call for."""
+    names = set(shapes)
+    if any(n.startswith("nsp_classifier.") for n in names):
+        raise ValueError("RoBERTa has no next-sentence-prediction head (nsp_classifier.*)")
+    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names), "use_nsp": False,
+             "task": None, "num_classes": None}
+    return task_from_names(heads, shapes, pooled_classifier="pooler.weight" in names)
