@@ -1,17 +1,51 @@
-"""The ``zoo`` command line: ``zoo list``, ``zoo inspect CKPT``, ``zoo convert SRC DST``."""
+"""The ``zoo`` command line: ``zoo list``, ``zoo inspect CKPT``, ``zoo convert SRC DST``,
+``zoo build-vocab``."""
 import argparse
 import sys
 
 
+def _count(block):
+    """Distinct parameter values of an uninitialized block (shapes are known; tied ones once)."""
+    seen, total = set(), 0
+    for p in block._collect_params_with_prefix().values():
+        if id(p) not in seen:
+            seen.add(id(p))
+            n = 1
+            for d in p.shape:
+                n *= d
+            total += n
+    return total
+
+
+def _sharing(family, ties):
+    kinds = set()
+    for alias, canon in ties.items():
+        if alias.startswith("encoder.layers."):
+            kinds.add("all layers = layer 0")
+        elif alias.startswith("generator."):
+            kinds.add("generator embeddings = discriminator's")
+        else:
+            kinds.add("MLM decoder = word embedding")
+    return "; ".join(sorted(kinds))
+
+
 def _cmd_list(args):
     import zoo
+    from checkpoints import ties_of
     from zoo import _registry
+    print(f"{'preset':<15} {'family':<8} {'layers':>6} {'units':>5} {'heads':>5} {'vocab':>6} "
+          f"{'backbone':>10} {'pretrain':>10}  ties")
     for name in zoo.list_models():
         entry = _registry.get_entry(name)
         cfg = entry.config
-        fields = ", ".join(f"{k}={getattr(cfg, k)}" for k in ("num_layers", "units", "num_heads", "vocab_size")
-                           if hasattr(cfg, k))
-        print(f"{name:<16} {entry.family:<8} {fields}")
+        backbone = _registry.create(name)
+        heads = {"albert": {"use_mlm": True, "use_sop": True},
+                 "bert": {"use_mlm": True, "use_nsp": True}}.get(entry.family, {"use_mlm": True})
+        pretrain = _registry.create(name, **heads)
+        ties = {**ties_of(backbone), **ties_of(pretrain)}
+        print(f"{name:<15} {entry.family:<8} {cfg.num_layers:>6} {cfg.units:>5} {cfg.num_heads:>5} "
+              f"{cfg.vocab_size:>6} {_count(backbone) / 1e6:>9.2f}M {_count(pretrain) / 1e6:>9.2f}M  "
+              f"{_sharing(entry.family, ties)}")
     return 0
 
 
@@ -45,6 +79,8 @@ def build_parser():
     p.add_argument("--to", dest="dst_kind", choices=["tiezoo", "hf"])
     p.add_argument("--model", help="preset name, for files that store no config")
     p.set_defaults(func=_cmd_convert)
+    from zoo import vocab_cli
+    vocab_cli.add_parser(sub)
     return ap
 
 
