@@ -12,10 +12,11 @@ import pytest
 
 import zoo
 from checkpoints import convert_bert as cb
-from checkpoints import ties_of
-from checkpoints.ties import resolve_declared
+from checkpoints import inspect, ties_of
+from zoo import cli as zoo_cli
+from zoo import convert
 from heads import SequenceClassificationHead, losses
-from zoo.bert import BertConfig, BertForPretraining, BertModel
+from zoo.bert import BertConfig, BertForPretraining
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -43,44 +44,16 @@ def _nd(*arrays):
     return [mx.nd.array(a, dtype="float32") for a in arrays]
 
 
-def _set(params, name, value, filled):
-    """Set one model parameter, checking that two file names for one tensor agree."""
-    if name in filled:
-        np.testing.assert_array_equal(params[name].data().asnumpy(), value,
-                                      err_msg=f"two source tensors for {name} differ")
-        return
-    assert tuple(params[name].shape) == value.shape, (name, params[name].shape, value.shape)
-    params[name].set_data(mx.nd.array(value))
-    filled.add(name)
-
-
-def load_hf_state_dict(model, hf_model):
-    """Copy a transformers BERT state_dict into ``model`` through the name map.
-
-    Returns the set of tiezoo names filled. (To be replaced by ``zoo convert`` +
-    ``checkpoints.load`` once that converter exists.)
-    """
-    params = model._collect_params_with_prefix()
-    filled = set()
-    for name, tensor in hf_model.state_dict().items():
-        ours = cb.hf_to_tiezoo_name(name)
-        if ours is None:
-            continue
-        ours = resolve_declared(model, ours)      # mlm_decoder.decoder.weight -> word_embed
-        if ours in params:
-            _set(params, ours, tensor.detach().cpu().numpy(), filled)
-    return filled
-
-
-def load_mxnet_file(model, path, rename):
-    """Load a plain ``mx.nd.save`` file into ``model`` via ``rename`` (file name -> ours)."""
-    params = model._collect_params_with_prefix()
-    filled = set()
-    for name, arr in mx.nd.load(str(path)).items():
-        ours = resolve_declared(model, rename(name))
-        if ours in params:
-            _set(params, ours, arr.asnumpy(), filled)
-    return filled
+def hf_checkpoint(hf_model, tmp_path, *, cli=False):
+    """save_pretrained -> ``zoo convert`` -> a tiezoo checkpoint (the real conversion path)."""
+    folder = tmp_path / "hf"
+    hf_model.save_pretrained(str(folder))
+    ckpt = tmp_path / "converted.safetensors"
+    if cli:
+        assert zoo_cli.main(["convert", str(folder), str(ckpt)]) == 0
+    else:
+        convert.convert(folder, ckpt)
+    return ckpt
 
 
 def _randomize_torch(module, seed=0):
@@ -106,14 +79,6 @@ def _hf(cls):
     return model
 
 
-def _ours_like(hf_model, **flags):
-    config = BertConfig.from_dict(cb.config_from_hf(hf_model.config.to_dict()))
-    config = dataclasses.replace(config, dropout=0.0, attention_dropout=0.0)
-    model = zoo.bert.build_bert(config, **flags)
-    model.initialize()
-    return model
-
-
 def _hf_backbone(hf_model, ids, types, valid):
     bert = getattr(hf_model, "bert", hf_model)
     mask = (np.arange(ids.shape[1])[None, :] < valid[:, None]).astype(np.int64)
@@ -132,12 +97,18 @@ def _assert_valid_close(ours, theirs, valid, what):
 
 # ------------------------------------------------------------- Hugging Face equivalence
 
-def test_hf_bert_for_pretraining_equivalence():
+def _ours_from(ckpt, **flags):
+    return zoo.get_model("bert", pretrained=str(ckpt), dropout=0.0, attention_dropout=0.0,
+                         **flags)
+
+
+def test_hf_bert_for_pretraining_equivalence(tmp_path):
     hf = _hf(transformers.BertForPreTraining)
-    ours = _ours_like(hf, use_mlm=True, use_nsp=True)
-    filled = load_hf_state_dict(ours, hf)
-    every = {n for n in ours._collect_params_with_prefix() if n not in ties_of(ours)}
-    assert filled == every, sorted(every ^ filled)
+    ckpt = hf_checkpoint(hf, tmp_path, cli=True)
+    ours = _ours_from(ckpt, use_mlm=True, use_nsp=True)
+    assert ours.load_report.missing == [] and ours.load_report.unused == []
+    # the decoder weight is stored once, under the embedding's name
+    assert inspect(str(ckpt)).ties == {"mlm_decoder.decoder.weight": "word_embed.weight"}
 
     ids, types, valid, masked = _batch(HF_SIZES["vocab_size"])
     seq, pooled, mlm, nsp = (o.asnumpy() for o in ours(*_nd(ids, types, valid, masked)))
@@ -151,13 +122,15 @@ def test_hf_bert_for_pretraining_equivalence():
     np.testing.assert_allclose(nsp, hf_nsp.numpy(), atol=ATOL, rtol=0)
     # the tie is one tensor, and it is Hugging Face's word embedding
     assert ours.mlm_decoder.decoder.weight is ours.word_embed.weight
+    np.testing.assert_array_equal(
+        ours.word_embed.weight.data().asnumpy(),
+        hf.bert.embeddings.word_embeddings.weight.detach().numpy())
 
 
-def test_hf_bert_model_equivalence():
+def test_hf_bert_model_equivalence(tmp_path):
     hf = _hf(transformers.BertModel)
-    ours = _ours_like(hf)
-    filled = load_hf_state_dict(ours, hf)
-    assert filled == set(ours._collect_params_with_prefix())
+    ours = _ours_from(hf_checkpoint(hf, tmp_path))
+    assert ours.load_report.missing == [] and ours.load_report.unused == []
     ids, types, valid, _ = _batch(HF_SIZES["vocab_size"], seed=1)
     seq, pooled = (o.asnumpy() for o in ours(*_nd(ids, types, valid)))
     hf_seq, hf_pooled, _ = _hf_backbone(hf, ids, types, valid)
@@ -165,14 +138,15 @@ def test_hf_bert_model_equivalence():
     np.testing.assert_allclose(pooled, hf_pooled, atol=ATOL, rtol=0)
 
 
-def test_hf_bert_for_masked_lm_equivalence():
+def test_hf_bert_for_masked_lm_equivalence(tmp_path):
     hf = _hf(transformers.BertForMaskedLM)
-    ours = _ours_like(hf, use_mlm=True)
-    filled = load_hf_state_dict(ours, hf)
-    # BertForMaskedLM has no pooler; everything else is in the file
-    expected = {n for n in ours._collect_params_with_prefix()
-                if n not in ties_of(ours) and not n.startswith("pooler.")}
-    assert filled == expected, sorted(expected ^ filled)
+    ckpt = hf_checkpoint(hf, tmp_path)
+    # BertForMaskedLM has no pooler: the checkpoint holds none (nothing made up), and
+    # building a model with one says so
+    assert not any(n.startswith("pooler.") for n, _, _ in inspect(str(ckpt)).tensors)
+    with pytest.warns(UserWarning, match="pooler.weight"):
+        ours = _ours_from(ckpt, use_mlm=True)
+    assert sorted(ours.load_report.missing) == ["pooler.bias", "pooler.weight"]
     ids, types, valid, masked = _batch(HF_SIZES["vocab_size"], seed=2)
     seq, _, mlm = (o.asnumpy() for o in ours(*_nd(ids, types, valid, masked)))
     hf_seq, _, _ = _hf_backbone(hf, ids, types, valid)
@@ -196,7 +170,13 @@ def test_hf_name_map_round_trips():
     with pytest.raises(KeyError, match="roberta.pooler.dense.weight"):
         cb.hf_to_tiezoo_name("roberta.pooler.dense.weight")
     with pytest.raises(KeyError, match="supported: BertModel"):
-        cb.tiezoo_to_hf_name("pooler.weight", "BertForQuestionAnswering")
+        cb.tiezoo_to_hf_name("pooler.weight", "BertForMultipleChoice")
+    # names an architecture has no place for are dropped, not mis-mapped
+    assert cb.tiezoo_to_hf_name("pooler.weight", "BertForMaskedLM") is None
+    assert cb.tiezoo_to_hf_name("nsp_classifier.weight", "BertForMaskedLM") is None
+    assert cb.tiezoo_to_hf_name("head.span.weight", "BertForQuestionAnswering") == \
+        "qa_outputs.weight"
+    assert cb.hf_to_tiezoo_name("classifier.bias", task="regression") == "head.regressor.bias"
     assert not cb.HF_TRANSPOSED
 
 
@@ -212,51 +192,57 @@ def test_hf_config_round_trip():
 
 # ---------------------------------------------------------------- GluonNLP 0.10 equivalence
 
-def _gluonnlp_bert(seed=0):
+GLUON_PRESET = "bert_test"
+
+
+def _gluonnlp_bert(seed=0, preset=GLUON_PRESET, **sizes):
+    """A GluonNLP 0.10 BERTModel with decoder (MLM) and classifier (NSP) of a preset's size."""
     from gluonnlp.model.bert import BERTEncoder, BERTModel as GBERTModel
-    s = HF_SIZES
-    encoder = BERTEncoder(num_layers=s["num_hidden_layers"], units=s["hidden_size"],
-                          hidden_size=s["intermediate_size"],
-                          max_length=s["max_position_embeddings"],
-                          num_heads=s["num_attention_heads"], dropout=0.0,
+    c = dataclasses.replace(zoo.get_config(preset), **sizes)
+    encoder = BERTEncoder(num_layers=c.num_layers, units=c.units, hidden_size=c.hidden_size,
+                          max_length=c.max_length, num_heads=c.num_heads, dropout=0.0,
                           output_attention=False, output_all_encodings=False,
                           activation="gelu", layer_norm_eps=1e-12)
-    net = GBERTModel(encoder, vocab_size=s["vocab_size"], token_type_vocab_size=2,
-                     units=s["hidden_size"], embed_size=s["hidden_size"], use_pooler=True,
-                     use_decoder=True, use_classifier=True)
+    net = GBERTModel(encoder, vocab_size=c.vocab_size, token_type_vocab_size=c.type_vocab_size,
+                     units=c.units, embed_size=c.units, use_pooler=True, use_decoder=True,
+                     use_classifier=True)
     net.initialize()
-    ids, types, valid, masked = _batch(s["vocab_size"])
+    ids, types, valid, masked = _batch(c.vocab_size)
     net(*_nd(ids, types, valid, masked))          # finish GluonNLP's deferred shapes
     _randomize_mx(net, seed)
     return net
 
 
-def test_gluonnlp_deduplicated_file_loads_into_headless_bert(tmp_path):
+@pytest.mark.parametrize("deduplicate", [True, False])
+def test_gluonnlp_file_loads_into_headless_bert(tmp_path, deduplicate):
     gnet = _gluonnlp_bert()
     path = tmp_path / "gluonnlp_bert.params"
-    gnet.save_parameters(str(path), deduplicate=True)
+    gnet.save_parameters(str(path), deduplicate=deduplicate)
     stored = mx.nd.load(str(path))
     # the documented MXNet behaviour this test exists for: only the alias name survives
-    assert "decoder.3.weight" in stored and "word_embed.0.weight" not in stored
+    assert "decoder.3.weight" in stored
+    assert ("word_embed.0.weight" in stored) is not deduplicate
 
-    config = BertConfig.from_dict(dict(cb.config_from_hf(transformers.BertConfig(
-        **HF_SIZES).to_dict()), dropout=0.0, attention_dropout=0.0))
-    ours = BertModel(config)
-    ours.initialize()
-    filled = load_mxnet_file(ours, path, cb.gluonnlp_to_tiezoo_name)
-    assert filled == set(ours._collect_params_with_prefix())   # word_embed via the tie
+    # the real load path: a preset name, GluonNLP naming detected, the tie resolved
+    ours = zoo.get_model(GLUON_PRESET, pretrained=str(path), dropout=0.0,
+                         attention_dropout=0.0)
+    report = ours.load_report
+    assert report.missing == []
+    assert report.aliased.get("decoder.3.weight") == "word_embed.weight"
+    assert sorted(report.unused) == sorted(n for n in stored if n.startswith(
+        ("decoder.", "classifier.")) and n != "decoder.3.weight")
 
-    ids, types, valid, masked = _batch(HF_SIZES["vocab_size"], seed=3)
+    ids, types, valid, masked = _batch(zoo.get_config(GLUON_PRESET).vocab_size, seed=3)
     g_seq, g_pooled, g_nsp, g_mlm = (o.asnumpy() for o in gnet(*_nd(ids, types, valid, masked)))
     seq, pooled = (o.asnumpy() for o in ours(*_nd(ids, types, valid)))
     _assert_valid_close(seq, g_seq, valid, "sequence output")
     np.testing.assert_allclose(pooled, g_pooled, atol=ATOL, rtol=0)
 
     # and the same file into the with-head model gives GluonNLP's head outputs too
-    full = BertForPretraining(config)
-    full.initialize()
-    assert load_mxnet_file(full, path, cb.gluonnlp_to_tiezoo_name) == \
-        {n for n in full._collect_params_with_prefix() if n not in ties_of(full)}
+    full = zoo.get_model(GLUON_PRESET, use_mlm=True, use_nsp=True, pretrained=str(path),
+                         dropout=0.0, attention_dropout=0.0)
+    assert full.load_report.missing == [] and full.load_report.unused == []
+    assert ties_of(full) == {"mlm_decoder.decoder.weight": "word_embed.weight"}
     _, _, mlm, nsp = (o.asnumpy() for o in full(*_nd(ids, types, valid, masked)))
     np.testing.assert_allclose(mlm, g_mlm, atol=ATOL, rtol=0)
     np.testing.assert_allclose(nsp, g_nsp, atol=ATOL, rtol=0)
@@ -264,13 +250,14 @@ def test_gluonnlp_deduplicated_file_loads_into_headless_bert(tmp_path):
 
 def test_gluonnlp_name_map_covers_every_gluonnlp_parameter():
     gnet = _gluonnlp_bert()
-    ours = BertForPretraining(BertConfig.from_dict(
-        cb.config_from_hf(transformers.BertConfig(**HF_SIZES).to_dict())))
+    ours = BertForPretraining(zoo.get_config(GLUON_PRESET))
     names = ours._collect_params_with_prefix()
     for gname, gparam in gnet._collect_params_with_prefix().items():
         tname = cb.gluonnlp_to_tiezoo_name(gname)
         assert tname in names, gname
         assert tuple(names[tname].shape) == tuple(gparam.shape), gname
+    assert cb.is_gluonnlp_naming(list(gnet._collect_params_with_prefix()))
+    assert not cb.is_gluonnlp_naming(list(names))
     with pytest.raises(KeyError, match="decoder.9.weight"):
         cb.gluonnlp_to_tiezoo_name("decoder.9.weight")
 
