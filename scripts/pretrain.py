@@ -40,13 +40,22 @@ import numpy as np  # noqa: E402
 
 import checkpoints  # noqa: E402
 import zoo  # noqa: E402
+from heads import RTDLoss  # noqa: E402
 from heads.losses import MaskedLMLoss, NSPLoss  # noqa: E402
 from zoo import training  # noqa: E402
 from zoo.data import DataError, PretrainingPipeline  # noqa: E402
 from zoo.tokenizers import TokenizerError, build_vocab, get_tokenizer  # noqa: E402
 
-# The sentence-pair objective of each family's pretraining recipe (None: MLM only).
-PAIR_OBJECTIVE = {"bert": "nsp", "albert": "sop", "roberta": None}
+# Each family's pretraining recipe: the second objective beside (generator) MLM, and the
+# get_model flags that attach its heads. "rtd": ELECTRA's replaced-token detection, whose
+# discriminator reads the generator's samples; its loss weight is the paper's 50.
+OBJECTIVES = {
+    "bert": ("nsp", {"use_mlm": True, "use_nsp": True}),
+    "albert": ("sop", {"use_mlm": True, "use_sop": True}),
+    "roberta": (None, {"use_mlm": True}),
+    "electra": ("rtd", {"use_mlm": True}),
+}
+RTD_WEIGHT = 50.0
 
 
 class UsageError(Exception):
@@ -154,10 +163,7 @@ class Run:
             self.log(f"[resume] no usable checkpoint in {args.output}; starting from scratch")
         self.tokenizer = self._tokenizer()
         self.model, self.family = self._model()
-        self.objective = PAIR_OBJECTIVE.get(self.family, "missing")
-        if self.objective == "missing":
-            raise UsageError(f"--model {args.model}: no pretraining objective for family "
-                             f"{self.family!r} in this script (supported: {sorted(PAIR_OBJECTIVE)})")
+        self.objective = OBJECTIVES[self.family][0]
 
     def log(self, msg):
         if self.is_chief:
@@ -209,12 +215,10 @@ class Run:
         else:
             overrides.setdefault("vocab_size", self.tokenizer.vocab_size)
         entry_family = zoo._registry.get_entry(name).family
-        use_pair = PAIR_OBJECTIVE.get(entry_family) is not None
-        kwargs = {"use_mlm": True}
-        if entry_family == "albert":
-            kwargs["use_sop"] = use_pair
-        else:
-            kwargs["use_nsp"] = use_pair
+        if entry_family not in OBJECTIVES:
+            raise UsageError(f"--model {a.model}: no pretraining recipe for family "
+                             f"{entry_family!r} (supported: {sorted(OBJECTIVES)})")
+        kwargs = OBJECTIVES[entry_family][1]
         mx.random.seed(a.seed)
         model = zoo.get_model(name, pretrained=start, ctx=self.ctxs[0], **kwargs, **overrides)
         if start:
@@ -231,7 +235,8 @@ class Run:
         a = self.args
         return PretrainingPipeline(
             files, self.tokenizer, batch_size=a.batch_size * len(self.ctxs),
-            max_seq_length=a.max_seq_length, task=self.objective, mask_prob=a.mask_prob,
+            max_seq_length=a.max_seq_length,
+            task=self.objective if self.objective in ("nsp", "sop") else None, mask_prob=a.mask_prob,
             whole_word=a.whole_word_mask, buffer_documents=a.buffer_documents, seed=seed,
             num_epochs=num_epochs, num_shards=self.num_workers if shard else 1,
             shard_index=self.rank if shard else 0)
@@ -272,8 +277,10 @@ def _prefetch(pipe, depth=4):
         stop.set()
 
 
-def _split(batch, ctxs):
+def _split(batch, ctxs, objective=None):
     """Numpy batch -> one dict of NDArrays per context (an even split of the rows)."""
+    if objective == "rtd":
+        batch = dict(batch, original_ids=_original_ids(batch))
     n = len(ctxs)
     rows = batch["input_ids"].shape[0]
     if rows < n:
@@ -286,18 +293,35 @@ def _split(batch, ctxs):
     return parts
 
 
+def _original_ids(batch):
+    """The text before masking: ``input_ids`` with the masked tokens put back."""
+    original = batch["input_ids"].copy()
+    rows, cols = np.nonzero(batch["masked_weights"] > 0)
+    original[rows, batch["masked_positions"][rows, cols]] = batch["masked_ids"][rows, cols]
+    return original
+
+
 def _forward_losses(run, part, mlm_loss, pair_loss):
+    """-> total loss, MLM loss, second-objective loss (or None), MLM scores, and
+    ``(second-objective correct, count)`` for accuracy (or None)."""
     outs = run.model(part["input_ids"], part["token_types"], part["valid_length"],
                      part["masked_positions"])
     mlm_scores = outs[2]
-    weights = part["masked_weights"]
-    mlm = mlm_loss(mlm_scores, part["masked_ids"], weights)
-    loss = mlm
-    pair = None
-    if run.objective is not None:
-        pair = pair_loss(outs[3], part["nsp_labels"]).mean()
-        loss = loss + pair
-    return loss, mlm, pair, mlm_scores, (outs[3] if pair is not None else None)
+    mlm = mlm_loss(mlm_scores, part["masked_ids"], part["masked_weights"])
+    if run.objective is None:
+        return mlm, mlm, None, mlm_scores, None
+    if run.objective == "rtd":
+        rtd_scores, corrupted = outs[3], outs[4]
+        labels = corrupted != part["original_ids"]
+        second = pair_loss(rtd_scores, labels, part["valid_length"]).mean()
+        valid = mx.nd.SequenceMask(mx.nd.ones_like(rtd_scores), sequence_length=part["valid_length"],
+                                   use_sequence_length=True, axis=1)
+        correct = (((rtd_scores > 0) == labels) * valid).sum()
+        return mlm + RTD_WEIGHT * second, mlm, second, mlm_scores, (correct, valid.sum())
+    labels = part["nsp_labels"]
+    second = pair_loss(outs[3], labels).mean()
+    correct = (outs[3].argmax(axis=-1) == labels).sum()
+    return mlm + second, mlm, second, mlm_scores, (correct, labels.shape[0])
 
 
 class Stats:
@@ -314,7 +338,7 @@ class Stats:
         self.tokens = 0
         self.t0 = time.perf_counter()
 
-    def add(self, loss, mlm, pair, mlm_scores, pair_scores, part):
+    def add(self, loss, mlm, pair, mlm_scores, pair_hits, part):
         self.loss = self.loss + loss
         self.mlm = self.mlm + mlm
         w = part["masked_weights"]
@@ -323,18 +347,18 @@ class Stats:
         self.mlm_total = self.mlm_total + w.sum()
         if pair is not None:
             self.pair = self.pair + pair
-            self.pair_correct = self.pair_correct + (pair_scores.argmax(axis=-1) == part["nsp_labels"]).sum()
-            self.pair_total += part["nsp_labels"].shape[0]
+            self.pair_correct = self.pair_correct + pair_hits[0]
+            self.pair_total = self.pair_total + pair_hits[1]
 
-    def read(self, steps):
+    def read(self, steps, second="pair"):
         def f(x):
             return float(x.asscalar()) if isinstance(x, mx.nd.NDArray) else float(x)
         n = max(1, steps)
         out = {"loss": f(self.loss) / n, "mlm_loss": f(self.mlm) / n,
                "mlm_acc": f(self.mlm_correct) / max(1.0, f(self.mlm_total))}
-        if self.pair_total:
-            out["pair_loss"] = f(self.pair) / n
-            out["pair_acc"] = f(self.pair_correct) / self.pair_total
+        if f(self.pair_total):
+            out[f"{second}_loss"] = f(self.pair) / n
+            out[f"{second}_acc"] = f(self.pair_correct) / f(self.pair_total)
         return out
 
 
@@ -346,7 +370,7 @@ def evaluate(run, mlm_loss, pair_loss):
     stats = Stats()
     n = 0
     for batch in pipe:
-        for part in _split(batch, run.ctxs):
+        for part in _split(batch, run.ctxs, run.objective):
             loss, mlm, pair, scores, pscores = _forward_losses(run, part, mlm_loss, pair_loss)
             stats.add(loss, mlm, pair, scores, pscores, part)
         n += 1
@@ -354,7 +378,7 @@ def evaluate(run, mlm_loss, pair_loss):
             break
     if n == 0:
         return None
-    res = stats.read(n * len(run.ctxs))
+    res = stats.read(n * len(run.ctxs), run.objective or "pair")
     res["perplexity"] = math.exp(min(50.0, res["mlm_loss"]))
     return res
 
@@ -390,7 +414,8 @@ def train(args):
     if args.accumulate > 1:
         for p in params:
             p.grad_req = "add"
-    mlm_loss, pair_loss = MaskedLMLoss(), NSPLoss()
+    mlm_loss = MaskedLMLoss()
+    pair_loss = RTDLoss() if run.objective == "rtd" else NSPLoss()
 
     pipe = run.pipeline(args.corpus, seed=args.seed)
     step, tokens_seen = 0, 0
@@ -435,7 +460,7 @@ def train(args):
                                 f"or lower --batch-size")
             first_batch = False
             training.step_seed(args.seed + 131 * run.rank, step * args.accumulate + micro)
-            parts = _split(batch, ctxs)
+            parts = _split(batch, ctxs, run.objective)
             t_step = time.perf_counter()
             with mx.autograd.record():
                 results = [_forward_losses(run, part, mlm_loss, pair_loss) for part in parts]
@@ -468,7 +493,7 @@ def train(args):
                 progress.update(1)
             if step % args.log_every == 0 or step in (1, args.max_steps):
                 mx.nd.waitall()
-                res = stats.read(stats.steps * len(ctxs) * args.accumulate)
+                res = stats.read(stats.steps * len(ctxs) * args.accumulate, run.objective or "pair")
                 elapsed = time.perf_counter() - stats.t0
                 res.update(step=step, lr=trainer.learning_rate, tokens=tokens_seen,
                            tokens_per_s=stats.tokens * run.num_workers / max(elapsed, 1e-9))

@@ -70,7 +70,9 @@ def batch(vocab, B=3, L=12, P=4, seed=0, pad_id=None, low=0):
         types[b, valid[b]:] = 0
         if pad_id is not None:
             ids[b, valid[b]:] = pad_id
-    masked = np.stack([rng.choice(valid[b], size=P, replace=valid[b] < P) for b in range(B)])
+    # position 0 holds [CLS], which pretraining never masks (0 pads masked_positions)
+    masked = np.stack([rng.choice(np.arange(1, valid[b]), size=P, replace=valid[b] - 1 < P)
+                       for b in range(B)])
     return ids, types, valid, masked
 
 

@@ -217,3 +217,26 @@ def test_full_disk_during_checkpoint_keeps_earlier_ones(tmp_path, monkeypatch):
     path, state = run.latest()
     assert path.endswith("step-00000001") and state["step"] == 1
     assert sorted(os.listdir(run.dir)) == ["step-00000001"]
+
+
+HEAD_PREFIXES = {"bert": ("mlm_decoder.", "nsp_classifier."), "roberta": ("mlm_decoder.",),
+                 "albert": ("mlm_decoder.", "sop_classifier."),
+                 "electra": ("generator.", "rtd_classifier.")}
+
+
+@pytest.mark.parametrize("preset", ["bert_test", "roberta_tiny", "albert_tiny", "electra_tiny"])
+def test_every_family_pretrains_and_loads_headless(tmp_path, text_corpus, wordpiece_vocab, preset):
+    out = tmp_path / preset
+    pretrain("--model", preset, "--max-seq-length", 32, "--batch-size", 4, "--no-progress",
+             "--corpus", text_corpus, "--eval-corpus", text_corpus, "--eval-batches", 2,
+             "--vocab", wordpiece_vocab, "--output", out, "--max-steps", 6, "--log-every", 3)
+    rows = metrics(out)
+    family = zoo._registry.get_entry(preset).family
+    second = {"bert": "nsp", "albert": "sop", "electra": "rtd"}.get(family)
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    if second:
+        assert f"{second}_acc" in rows[-1] and f"{second}_loss" in rows[-1]
+    model = zoo.get_model(family, pretrained=str(out / "model.params"))
+    report = model.load_report
+    assert report.missing == [] and report.aliased == {}
+    assert report.unused and all(n.startswith(HEAD_PREFIXES[family]) for n in report.unused)

@@ -108,10 +108,14 @@ class ElectraGenerator(ElectraModel):
 
 def _replace_positions(F, inputs, masked_positions, replacements):
     """``inputs`` (B, L) with ``inputs[b, masked_positions[b, p]] = replacements[b, p]``,
-    as float32 (hybridizable: no shapes are needed)."""
+    as float32 (hybridizable: no shapes are needed).
+
+    Position 0 is the [CLS] token, which is never masked, so it marks padding of
+    ``masked_positions`` (as in :mod:`zoo.data`) and is never replaced.
+    """
     positions = F.expand_dims(F.cast(masked_positions, "float32"), axis=2)           # (B, P, 1)
     steps = F.reshape(F.contrib.arange_like(inputs, axis=1), shape=(1, 1, -1))        # (1, 1, L)
-    hit = F.broadcast_equal(positions, steps)                                          # (B, P, L)
+    hit = F.broadcast_mul(F.broadcast_equal(positions, steps), positions > 0)         # (B, P, L)
     is_masked = F.max(hit, axis=1)                                                     # (B, L)
     values = F.expand_dims(F.cast(replacements, "float32") + 1, axis=2)               # (B, P, 1)
     new = F.max(F.broadcast_mul(hit, values), axis=1) - 1                              # (B, L)
