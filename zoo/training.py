@@ -9,6 +9,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -21,7 +22,7 @@ import numpy as np
 import checkpoints
 
 __all__ = ["learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
-           "Watchdog", "seed_everything", "step_seed"]
+           "Watchdog", "seed_everything", "step_seed", "layerwise_lr_mults"]
 
 
 def learning_rate(step, *, base_lr, warmup_steps, total_steps, decay="linear", power=1.0):
@@ -98,6 +99,29 @@ class GradientSync:
         mx.nd.waitall()
         for i, p in enumerate(self.params):
             self.kv.pull(i, p.list_grad(), priority=-i)
+
+
+def layerwise_lr_mults(model, decay):
+    """Layer-wise lr decay: set ``lr_mult`` by depth, the layer index parsed from structural
+    names (``encoder.layers.{i}.``): encoder layer i (of N) -> decay^(N-i), everything else of
+    the backbone (embeddings) -> decay^(N+1), head and pooler -> 1. Returns {name: mult}."""
+    params = model._collect_params_with_prefix()
+    layer_re = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+    depth = {}
+    for name in params:
+        m = layer_re.search(name)
+        if m:
+            depth[name] = int(m.group(1)) + 1
+    n = max(depth.values(), default=0)
+    mults, shared = {}, {}
+    for name, p in params.items():
+        d = n + 1 if name.startswith(("head.", "pooler.")) else depth.get(name, 0)
+        mults[name] = decay ** (n + 1 - d)
+        # a parameter shared by several layers (ALBERT) takes its largest multiplier
+        shared[id(p)] = (p, max(mults[name], shared.get(id(p), (None, 0.0))[1]))
+    for p, mult in shared.values():
+        p.lr_mult = mult
+    return mults
 
 
 def clip_and_update(trainer, sync, num_devices, max_norm):
