@@ -16,7 +16,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "torch==2.13.0", "transformers", "tokenizers"],
+        "test": ["pytest", "pytest-timeout", "torch==2.13.0", "transformers", "tokenizers", "protobuf"],
     },
     entry_points={"console_scripts": ["zoo=zoo.cli:main"]},
 )

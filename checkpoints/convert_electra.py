@@ -34,7 +34,8 @@ from .convert_bert import _compile, _lookup
 
 __all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
-           "SHARED_EMBEDDINGS", "GENERATOR_PREFIX", "HF_PAIRS", "HF_MODEL_TYPES", "FILE_DECIDES",
+           "SHARED_EMBEDDINGS", "GENERATOR_PREFIX", "HF_PAIRS", "HF_PAIR", "HF_PAIR_PREFIX",
+           "HF_MODEL_TYPES", "FILE_DECIDES",
            "hf_to_tiezoo_name", "tiezoo_to_hf_name", "config_from_hf", "config_to_hf",
            "hf_heads", "hf_architecture", "hf_architecture_from_names", "hf_config_extra",
            "heads_from_names", "config_fields_from_shapes", "drop_unloaded"]
@@ -90,6 +91,11 @@ HF_ARCHITECTURES = {
 # The two Hugging Face folders that together are tiezoo's pretraining model.
 HF_PAIRS = {"ElectraForPreTraining": "ElectraForMaskedLM",
             "ElectraForMaskedLM": "ElectraForPreTraining"}
+# For ``zoo.convert``: the pair as (main folder, second folder), and the tiezoo block that
+# the second one holds. ``zoo convert DISC DST --generator GEN`` reads both into the
+# pretraining model; ``--to hf --generator GEN_OUT`` writes both back.
+HF_PAIR = ("ElectraForPreTraining", "ElectraForMaskedLM")
+HF_PAIR_PREFIX = GENERATOR_PREFIX
 
 # tiezoo canonical tables that are also the generator's (aliases generator.<name>)
 SHARED_EMBEDDINGS = ("word_embed.weight", "position_embed.weight", "token_type_embed.weight")
@@ -333,6 +339,33 @@ def heads_from_names(shapes):
 
 
 def drop_unloaded(block, missing):
-    """Nothing in an ELECTRA model is optional: every missing name stays missing (one half
-    of the pretraining pair converted alone lacks the other half)."""
-    return list(missing)
+    """Remove the generator from a pretraining model whose source had none (a lone
+    ``ElectraForPreTraining`` folder: the discriminator and its replaced-token-detection
+    head), so that nothing freshly initialized is written as if it had been converted; the
+    result is the discriminator + RTD head, written and read back as such (it no longer runs
+    the pretraining forward). Every other missing name stays missing (an error)."""
+    missing = list(missing)
+    generator = [n for n in missing if n.startswith(GENERATOR_PREFIX)]
+    if generator and getattr(block, "generator", None) is not None:
+        own = {n for n in block._collect_params_with_prefix() if n.startswith(GENERATOR_PREFIX)}
+        from checkpoints import ties_of
+        own -= set(ties_of(block))
+        if own <= set(generator):
+            block._children.pop("generator", None)
+            block.__dict__.pop("generator", None)
+            if hasattr(block, "_clear_cached_op"):
+                block._clear_cached_op()
+            missing = [n for n in missing if not n.startswith(GENERATOR_PREFIX)]
+    return missing
+
+
+def describe_heads(block, heads):
+    """What ``zoo convert`` prints for the heads of a built ELECTRA model."""
+    out = []
+    if getattr(block, "generator", None) is not None:
+        out.append("generator mlm")
+    if getattr(block, "rtd_classifier", None) is not None:
+        out.append("rtd")
+    if heads.get("task"):
+        out.append(heads["task"])
+    return out

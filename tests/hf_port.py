@@ -123,3 +123,155 @@ def load_into_hf(hf_model, state):
     not_written = [n for n in result.missing_keys if n in params and id(params[n]) not in loaded]
     assert not not_written, f"not written by the converter: {not_written}"
     return hf_model
+
+
+# ------------------------------------------------------------------ tokenizer references
+
+# Text with what ALBERT's preprocessing touches: accents, case, runs of whitespace, ``quotes''
+# and digit groups with commas (its "9,9" rule), special tokens written literally.
+TOKENIZER_TEXTS = [
+    "Hello, world! This is a simple sentence.",
+    "Café, naïve, résumé, Ångström, São Paulo, Zürich, déjà vu.",
+    "He said ``katori musen'' and left; isn't it?",
+    "Numbers 3.14159, 1,000,000 and $5.99 (approx.) 9,9 12,5 a305,7 7,,1",
+    "   leading   and\ttrailing \n spaces   ",
+    "UPPER lower MiXeD KATORI Musen",
+    "a [MASK] b [MASK]c [CLS]x and hello[SEP]too, but [mask] is not; <unk> <pad>",
+    "two  spaces  [MASK]  and a tab\t[MASK]\tthen [SEP]  [MASK]",
+    "Tabs\tand\nnewlines\r\nand\u00a0nbsp",
+    "Emoji 😀 and symbols ™ © ± × ÷",
+    "Ｆｕｌｌ width and ﬁ ligature",
+    "",
+    "katorimusenpezolan",
+]
+
+
+def _tokenizer_corpus(n=1500, seed=0):
+    import random
+    rng = random.Random(seed)
+    syll = ["ka", "to", "ri", "mu", "sen", "dal", "or", "vi", "que", "lan", "pe", "zo", "ny",
+            "é", "ü", "Ka", "TO"]
+    words = ["".join(rng.choice(syll) for _ in range(rng.randint(1, 3))) for _ in range(300)]
+    words += ["1,000", "9,9", "3.14", "don't", "``quoted''", "hello", "world", "Café"]
+    # numbers whose "12," is a frequent prefix: pieces ending in a digit and a comma, which
+    # ALBERT's tokenizer splits again (its "9,9" rule)
+    words += [f"{n},{rng.choice(syll)}{rng.randint(0, 99)}" for n in ("12", "7", "305")
+              for _ in range(30)]
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(3, 12)))
+            + rng.choice([".", "!", "?", ","]) for _ in range(n)]
+
+
+def write_roberta_tokenizer(folder, vocab_size=300, mask_lstrip=True):
+    """A tiny byte-level BPE (vocab.json + merges.txt) trained with ``tokenizers`` on generated
+    text, with RoBERTa's special tokens at ids 0..4, and a tokenizer_config.json like the
+    published RoBERTa tokenizers' (``<mask>`` absorbing the space before it). Returns its
+    vocabulary size."""
+    import json
+    import os
+    from tokenizers import ByteLevelBPETokenizer
+    os.makedirs(folder, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(_tokenizer_corpus(), vocab_size=vocab_size, min_frequency=1,
+                            show_progress=False,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    config = {"tokenizer_class": "RobertaTokenizer", "add_prefix_space": False,
+              "errors": "replace", "model_max_length": 512}
+    if mask_lstrip:
+        config["mask_token"] = {"__type": "AddedToken", "content": "<mask>", "lstrip": True,
+                                "normalized": False, "rstrip": False, "single_word": False,
+                                "special": True}
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump(config, f)
+    return bpe.get_vocab_size()
+
+
+def write_albert_spiece(folder, vocab_size=200, config=None, **train_options):
+    """A tiny SentencePiece unigram model in ALBERT's layout (``<pad>`` 0, ``<unk>`` 1,
+    ``[CLS]`` 2, ``[SEP]`` 3, ``[MASK]`` 4) trained on generated text, as ``spiece.model``,
+    and ``config`` (if given) as tokenizer_config.json. Returns its vocabulary size.
+    ``train_options`` go to the sentencepiece trainer."""
+    import io
+    import json
+    import os
+    import sentencepiece as spm
+    os.makedirs(folder, exist_ok=True)
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_tokenizer_corpus()), model_writer=model,
+        vocab_size=vocab_size, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+        control_symbols=["[CLS]", "[SEP]", "[MASK]"], minloglevel=2, num_threads=1,
+        **train_options)
+    with open(os.path.join(folder, "spiece.model"), "wb") as f:
+        f.write(model.getvalue())
+    if config is not None:
+        with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+            json.dump(config, f)
+    return vocab_size
+
+
+def slow_albert_tokenizer(folder, **kwargs):
+    """transformers' sentencepiece-based ``AlbertTokenizer`` as transformers 4.x defines it
+    (transformers 5 keeps only the Rust one): its ``preprocess_text`` and ``_tokenize``, on
+    transformers' own SentencePiece tokenizer base class (special-token splitting, ``[MASK]``
+    with ``lstrip``). ``kwargs``: do_lower_case, remove_space, keep_accents."""
+    import os
+    import unicodedata
+    from transformers.tokenization_utils_base import AddedToken
+    from transformers.tokenization_utils_sentencepiece import SentencePieceBackend
+
+    underline = "\u2581"
+
+    class SlowAlbertTokenizer(SentencePieceBackend):
+        vocab_files_names = {"vocab_file": "spiece.model"}
+        model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+
+        def __init__(self, vocab_file, do_lower_case=True, remove_space=True,
+                     keep_accents=False, **kw):
+            self.do_lower_case = do_lower_case
+            self.remove_space = remove_space
+            self.keep_accents = keep_accents
+            super().__init__(vocab_file=vocab_file, do_lower_case=do_lower_case,
+                             remove_space=remove_space, keep_accents=keep_accents,
+                             bos_token="[CLS]", eos_token="[SEP]", unk_token="<unk>",
+                             sep_token="[SEP]", pad_token="<pad>", cls_token="[CLS]",
+                             mask_token=AddedToken("[MASK]", lstrip=True, rstrip=False,
+                                                   normalized=False), **kw)
+            # transformers 5 registers the pieces already in spiece.model with default
+            # stripping; transformers 4's AlbertTokenizer had [MASK] absorb the space before it
+            mask_id = self.sp_model.piece_to_id("[MASK]")
+            self._added_tokens_decoder[mask_id] = AddedToken(
+                "[MASK]", lstrip=True, rstrip=False, normalized=False, special=True)
+
+        def preprocess_text(self, inputs):
+            outputs = " ".join(inputs.strip().split()) if self.remove_space else inputs
+            outputs = outputs.replace("``", '"').replace("''", '"')
+            if not self.keep_accents:
+                outputs = unicodedata.normalize("NFKD", outputs)
+                outputs = "".join([c for c in outputs if not unicodedata.combining(c)])
+            if self.do_lower_case:
+                outputs = outputs.lower()
+            return outputs
+
+        def _tokenize(self, text, **kw):
+            pieces = self.sp_model.encode(self.preprocess_text(text), out_type=str)
+            new_pieces = []
+            for piece in pieces:
+                if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
+                    cur = self.sp_model.EncodeAsPieces(piece[:-1].replace(underline, ""))
+                    if piece[0] != underline and cur[0][0] == underline:
+                        cur = cur[1:] if len(cur[0]) == 1 else [cur[0][1:]] + cur[1:]
+                    cur.append(piece[-1])
+                    new_pieces.extend(cur)
+                else:
+                    new_pieces.append(piece)
+            return new_pieces
+
+        def build_inputs_with_special_tokens(self, a, b=None):
+            cls, sep = [self.cls_token_id], [self.sep_token_id]
+            return cls + a + sep if b is None else cls + a + sep + b + sep
+
+        def create_token_type_ids_from_sequences(self, a, b=None):
+            return [0] * (len(a) + 2) if b is None else [0] * (len(a) + 2) + [1] * (len(b) + 1)
+
+    return SlowAlbertTokenizer(os.path.join(str(folder), "spiece.model"), **kwargs)

@@ -78,6 +78,15 @@ def build_parser():
     p.add_argument("--from", dest="src_kind", choices=["hf", "gluonnlp", "mxnet", "tiezoo"])
     p.add_argument("--to", dest="dst_kind", choices=["tiezoo", "hf"])
     p.add_argument("--model", help="preset name, for files that store no config")
+    p.add_argument("--architecture", metavar="ARCH",
+                   help="with --to hf: the Hugging Face architecture to write (default: the "
+                        "one the checkpoint's heads call for), e.g. ElectraModel, "
+                        "ElectraForMaskedLM, AlbertModel")
+    p.add_argument("--generator", metavar="FOLDER",
+                   help="ELECTRA: the generator's Hugging Face folder (ElectraForMaskedLM). "
+                        "With a Hugging Face SRC (the ElectraForPreTraining discriminator) "
+                        "both are read into one pretraining checkpoint; with --to hf the "
+                        "generator is also written to FOLDER")
     p.set_defaults(func=_cmd_convert)
     from zoo import vocab_cli
     vocab_cli.add_parser(sub)

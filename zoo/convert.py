@@ -6,6 +6,18 @@ tiezoo checkpoints, in every useful direction. Behind ``zoo convert`` and usable
     convert.convert("bert.params", "hf-out/", dst_kind="hf")        # tiezoo -> HF folder
     convert.convert("gluon.params", "bert.params", model="bert_base")   # GluonNLP 0.10 -> tiezoo
     convert.convert("bert.params", "bert.safetensors")              # format change
+    convert.convert("hf-electra-disc/", "electra.params",           # an HF pair -> one model
+                    generator="hf-electra-gen/")
+    convert.convert("electra.params", "disc/", dst_kind="hf",       # and back to the pair
+                    generator="gen/")
+
+Families: BERT, RoBERTa (``RobertaModel``, ``RobertaForMaskedLM``), ALBERT (``AlbertModel``,
+``AlbertForMaskedLM``, ``AlbertForPreTraining``), ELECTRA (``ElectraModel``;
+``ElectraForPreTraining`` alone = the discriminator + its RTD head; with
+``ElectraForMaskedLM`` as ``generator=`` = the pretraining model). The tokenizer files of a
+Hugging Face folder (vocab.txt, spiece.model, vocab.json + merges.txt, tokenizer.json,
+tokenizer_config.json, ...) travel as the checkpoint's ``tokenizer/`` assets, which
+``zoo.get_tokenizer(ckpt)`` reads, and are written back into the folders made from it.
 
 Every conversion goes through the tiezoo model itself: the source is loaded into a built
 model of the variant its tensors call for (with ``checkpoints.load``: validated, tie-aware,
@@ -35,6 +47,10 @@ provides (``checkpoints/convert_bert.py`` is the reference)::
     config_fields_from_shapes({tiezoo name: shape}) -> {field: value}
     drop_unloaded(block, missing) -> still missing
     is_gluonnlp_naming(names), gluonnlp_to_tiezoo_name(name)   (optional: GluonNLP 0.10)
+    HF_PAIR = (main arch, second arch), HF_PAIR_PREFIX   (optional: a pretraining model that
+                                Hugging Face keeps as two folders; the second folder's model
+                                is the tiezoo block HF_PAIR_PREFIX; config_from_hf(hf, hf2))
+    describe_heads(block, heads) -> [str]                (optional: for the printed summary)
 
 "heads" is the dict of ``zoo.get_model`` flags ``{use_mlm, use_nsp, task, num_classes}``.
 """
@@ -62,14 +78,19 @@ __all__ = ["TABLE_MODULES", "ConversionError", "UnsupportedArchitectureError", "
 # One line per family: the module holding its converter table.
 TABLE_MODULES = (
     "checkpoints.convert_bert",
+    "checkpoints.convert_roberta",
+    "checkpoints.convert_albert",
+    "checkpoints.convert_electra",
 )
 
 TOKENIZER_PREFIX = "tokenizer/"      # zoo.tokenizers.ASSET_PREFIX: how tokenizers travel
 HF_CONFIG_ASSET = "hf/config.json"   # the source config.json, for labels & co. on the way back
+# The config.json of the second folder of a pair (ELECTRA's generator), for the way back.
+HF_PARTNER_CONFIG_ASSET = "hf/generator/config.json"
 # Tokenizer files of a Hugging Face folder that are carried as assets.
 HF_TOKENIZER_FILES = ("vocab.txt", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model",
                       "vocab.json", "merges.txt", "tokenizer_config.json",
-                      "special_tokens_map.json", "added_tokens.json")
+                      "special_tokens_map.json", "added_tokens.json", "tokenizer.json")
 KINDS = ("hf", "tiezoo", "gluonnlp", "mxnet")
 _HF_DROP_CONFIG = ("architectures", "transformers_version", "_name_or_path", "torch_dtype",
                    "dtype")
@@ -135,10 +156,12 @@ class Converted:
     kind: str
     description: str = ""
     hf_config: dict = None
+    hf_partner_config: dict = None     # the second folder's config of a pair (generator)
     absent: list = dataclasses.field(default_factory=list)    # optional, not in the source
     dropped: list = dataclasses.field(default_factory=list)   # no place in the target
     description_out: str = ""
     written: int = 0
+    also_written: list = dataclasses.field(default_factory=list)   # [(path, what, tensors)]
 
     @property
     def table(self):
@@ -148,9 +171,13 @@ class Converted:
         c = self.config
         size = ", ".join(f"{k} {getattr(c, k)}" for k in ("num_layers", "units", "vocab_size")
                          if hasattr(c, k))
-        heads = [k[4:] for k in ("use_mlm", "use_nsp") if self.heads.get(k)]
-        if self.heads.get("task"):
-            heads.append(self.heads["task"])
+        describe = getattr(self.table, "describe_heads", None)
+        if describe is not None:
+            heads = describe(self.block, self.heads)
+        else:
+            heads = [k[4:] for k in ("use_mlm", "use_nsp", "use_sop") if self.heads.get(k)]
+            if self.heads.get("task"):
+                heads.append(self.heads["task"])
         return (f"{self.kind} {self.description or self.family} ({self.family}: {size}; heads: "
                 f"{', '.join(heads) or 'none'})")
 
@@ -389,9 +416,9 @@ def _local_files(kind, files, tmpdir):
     return out
 
 
-def load_hf(src):
-    """A Hugging Face model folder (config.json + model.safetensors | shards |
-    pytorch_model.bin, + tokenizer files) -> :class:`Converted`."""
+def _open_hf(src):
+    """(folder, hf_config, weights kind, weight files, table, architecture) of a Hugging
+    Face model folder."""
     folder = _hf_folder(os.fspath(src))
     config_path = os.path.join(folder, "config.json")
     if not os.path.isfile(config_path):
@@ -401,48 +428,117 @@ def load_hf(src):
     kind, files = _hf_weight_files(folder)
     table, arch = _hf_table_and_arch(folder, hf_config,
                                      lambda: _hf_tensor_names(kind, files) or [])
+    return folder, hf_config, kind, files, table, arch
+
+
+def _hf_pair(table, main, partner):
+    """Order two opened Hugging Face folders (see :func:`_open_hf`) as the family's
+    ``HF_PAIR`` (main architecture, partner architecture), or raise naming the problem."""
+    pair = getattr(table, "HF_PAIR", None)
+    if pair is None:
+        raise ConversionError(f"{main[0]}: a second model folder ({partner[0]}) was given, but "
+                              f"{table.FAMILY} models convert from one folder")
+    if partner[4] is not table:
+        raise ConversionError(f"{partner[0]}: a {partner[4].FAMILY} model cannot be paired "
+                              f"with the {table.FAMILY} model {main[0]}")
+    archs = (main[5], partner[5])
+    if archs == pair[::-1]:
+        main, partner = partner, main
+    elif archs != pair:
+        raise ConversionError(f"{main[0]} ({main[5]}) and {partner[0]} ({partner[5]}): a "
+                              f"{table.FAMILY} pair is one {pair[0]} and one {pair[1]} folder")
+    return main, partner
+
+
+def load_hf(src, *, generator=None):
+    """A Hugging Face model folder (config.json + model.safetensors | shards |
+    pytorch_model.bin, + tokenizer files) -> :class:`Converted`.
+
+    ``generator``: a second folder, for a family whose pretraining model Hugging Face keeps
+    as two models (the table's ``HF_PAIR``: ELECTRA's ``ElectraForPreTraining``
+    discriminator and ``ElectraForMaskedLM`` generator, in either order). Both are loaded
+    into one model; the tensors they share (ELECTRA's embedding tables) must be equal.
+    """
+    main = _open_hf(src)
+    folder, hf_config, kind, files, table, arch = main
+    partner = None
+    if generator is not None:
+        main, partner = _hf_pair(table, main, _open_hf(generator))
+        folder, hf_config, kind, files, table, arch = main
+    elif getattr(table, "HF_PAIR", (None, None))[1] == arch:
+        pair = table.HF_PAIR
+        raise ConversionError(
+            f"{folder}: {arch} is the second half of the {table.FAMILY} pretraining model; "
+            f"convert it together with the first, its {pair[0]} folder: zoo convert "
+            f"<{pair[0]} folder> DST --generator {folder} (Python: convert(..., "
+            f"generator=...))")
     heads = table.hf_heads(arch, hf_config)
     entry = _family_entry(table.FAMILY)
+    config_path = os.path.join(folder, "config.json")
     try:
-        config = type(entry.config).from_dict(table.config_from_hf(hf_config))
+        if partner is None:
+            hf_dict = table.config_from_hf(hf_config)
+        else:
+            hf_dict = table.config_from_hf(hf_config, partner[1])
+        config = type(entry.config).from_dict(hf_dict)
     except (ValueError, TypeError) as e:
-        raise ConversionError(f"{config_path}: {e}") from None
-
-    def rename(name):
-        return table.hf_to_tiezoo_name(_hf_legacy_name(name), arch, heads["task"])
+        where = config_path if partner is None else f"{config_path} + {partner[0]}"
+        raise ConversionError(f"{where}: {e}") from None
 
     block = entry.builder(config, **heads)
+    sources = [main] if partner is None else [main, partner]
     with tempfile.TemporaryDirectory(prefix="tiezoo-convert-") as tmp:
-        local = _local_files(kind, files, tmp)
-        unknown = []
-        for path in local:
-            for name, _, _ in inspect(path).tensors:
-                try:
-                    rename(name)
-                except KeyError:
-                    unknown.append(name)
-        if unknown:
-            raise ConversionError(
-                f"{folder}: {len(unknown)} tensor(s) have no place in a tiezoo {table.FAMILY} "
-                f"model converted from {arch}: {', '.join(unknown[:8])}"
-                f"{' ...' if len(unknown) > 8 else ''}")
-        missing = _load_all(block, local, rename)
-    dropped = _check_missing(table, block, missing, folder)
-    assets = _hf_assets(folder)
+        loaded, snapshot = set(), {}
+        params = block._collect_params_with_prefix()
+        for n, (f_folder, _, f_kind, f_files, _, f_arch) in enumerate(sources):
+            def rename(name, _arch=f_arch):
+                return table.hf_to_tiezoo_name(_hf_legacy_name(name), _arch, heads["task"])
+            scratch = os.path.join(tmp, str(n))
+            os.makedirs(scratch)
+            local = _local_files(f_kind, f_files, scratch)
+            unknown = []
+            for path in local:
+                for name, _, _ in inspect(path).tensors:
+                    try:
+                        rename(name)
+                    except KeyError:
+                        unknown.append(name)
+            if unknown:
+                raise ConversionError(
+                    f"{f_folder}: {len(unknown)} tensor(s) have no place in a tiezoo "
+                    f"{table.FAMILY} model converted from {f_arch}: {', '.join(unknown[:8])}"
+                    f"{' ...' if len(unknown) > 8 else ''}")
+            now = set()
+            for path in local:
+                now.update(load(block, path, rename=rename).loaded)
+            for name in sorted(now & set(snapshot)):
+                value = params[name].data().asnumpy()
+                if not np.array_equal(value, snapshot[name]):
+                    diff = float(np.max(np.abs(value - snapshot[name])))
+                    raise ConversionError(
+                        f"{f_folder}: tensor {name!r} is shared with {sources[0][0]} in the "
+                        f"tiezoo model (one tensor), but the two folders hold different values "
+                        f"(max abs difference {diff:g})")
+            if n + 1 < len(sources):
+                snapshot.update({name: params[name].data().asnumpy() for name in now})
+            loaded |= now
+    ties = ties_of(block)
+    missing = [name for name in block._collect_params_with_prefix()
+               if name not in ties and name not in loaded]
+    dropped = _check_missing(table, block, missing, folder if partner is None else
+                             f"{folder} + {partner[0]}")
+    assets = {}
+    for f_folder in reversed([s[0] for s in sources]):      # the main folder's files win
+        assets.update(_hf_assets(f_folder))
     assets[HF_CONFIG_ASSET] = json.dumps(hf_config, indent=2, sort_keys=True)
+    description = arch
+    if partner is not None:
+        assets[HF_PARTNER_CONFIG_ASSET] = json.dumps(partner[1], indent=2, sort_keys=True)
+        description = f"{arch} + {partner[5]}"
     return Converted(family=table.FAMILY, config=config, heads=heads, block=block,
-                     assets=assets, source=folder, kind="hf", description=arch,
-                     hf_config=hf_config, absent=dropped)
-
-
-def _load_all(block, paths, rename=None):
-    """Load every file into ``block``; returns the parameters none of them filled."""
-    loaded, missing = set(), None
-    for path in paths:
-        report = load(block, path, rename=rename)
-        loaded.update(report.loaded)
-        missing = report.missing if missing is None else missing
-    return [n for n in (missing or []) if n not in loaded]
+                     assets=assets, source=folder, kind="hf", description=description,
+                     hf_config=hf_config, absent=dropped,
+                     hf_partner_config=None if partner is None else partner[1])
 
 
 def _check_missing(table, block, missing, source):
@@ -503,15 +599,24 @@ def load_tiezoo(src, *, model=None):
         raise ConversionError(f"{src}: tensors with no place in the model: {report.unused}")
     dropped = _check_missing(table, block, report.missing, src)
     assets = {k: v for k, v in read_assets(src).items()}
-    hf_config = None
-    if HF_CONFIG_ASSET in assets:
-        try:
-            hf_config = json.loads(assets[HF_CONFIG_ASSET].decode("utf-8"))
-        except ValueError:
-            hf_config = None
     return Converted(family=family, config=config, heads=heads, block=block, assets=assets,
                      source=src, kind="tiezoo", description=f"checkpoint v{info.format_version}",
-                     hf_config=hf_config, absent=dropped)
+                     hf_config=_json_asset(assets, HF_CONFIG_ASSET),
+                     hf_partner_config=_json_asset(assets, HF_PARTNER_CONFIG_ASSET),
+                     absent=dropped)
+
+
+def _json_asset(assets, name):
+    """A JSON object stored as an asset, or None (absent or unreadable: it only supplies
+    Hugging Face config fields that tiezoo's config does not hold)."""
+    if name not in assets:
+        return None
+    data = assets[name]
+    try:
+        value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _preset_entry(path, model):
@@ -667,7 +772,14 @@ def _atomic_write(path, data):
 def save_hf(conv, dst, *, architecture=None):
     """Write a :class:`Converted` as a Hugging Face folder: config.json (with the
     architecture its heads call for, or ``architecture``), model.safetensors and the
-    tokenizer files. Returns the architecture written."""
+    tokenizer files. Returns the architecture written.
+
+    For a family whose pretraining model Hugging Face keeps as two models (the table's
+    ``HF_PAIR``), the default writes the first (ELECTRA's discriminator,
+    ``ElectraForPreTraining``); ``architecture=HF_PAIR[1]`` writes the second (the generator,
+    ``ElectraForMaskedLM``), with the second source folder's config.json as its base when
+    the checkpoint came from a pair.
+    """
     from safetensors.numpy import save_file
     dst = os.fspath(dst)
     table = conv.table
@@ -678,9 +790,19 @@ def save_hf(conv, dst, *, architecture=None):
             f"{', '.join(table.HF_ARCHITECTURES)}")
     if os.path.exists(dst) and not os.path.isdir(dst):
         raise ConversionError(f"{dst}: exists and is not a folder")
+    pair = getattr(table, "HF_PAIR", (None, None))
+    params = conv.block._collect_params_with_prefix()
+    base_config = conv.hf_config
+    if arch == pair[1]:
+        prefix = table.HF_PAIR_PREFIX
+        if not any(n.startswith(prefix) for n in params):
+            raise ConversionError(
+                f"{conv.source}: holds no {prefix.rstrip('.')} (the {arch} half of the "
+                f"{table.FAMILY} pretraining model), so there is no {arch} to write")
+        base_config = conv.hf_partner_config or conv.hf_config
     ties = ties_of(conv.block)
     tensors, dropped = {}, []
-    for name, param in conv.block._collect_params_with_prefix().items():
+    for name, param in params.items():
         if name in ties:
             continue          # a tied alias: Hugging Face ties it too and leaves it out
         try:
@@ -691,9 +813,9 @@ def save_hf(conv, dst, *, architecture=None):
             dropped.append(name)
             continue
         tensors[hf_name] = np.ascontiguousarray(param.data().asnumpy())
-    hf_config = {k: v for k, v in (conv.hf_config or {}).items() if k not in _HF_DROP_CONFIG}
+    hf_config = {k: v for k, v in (base_config or {}).items() if k not in _HF_DROP_CONFIG}
     hf_config.update(table.config_to_hf(conv.config.to_dict(), arch))
-    hf_config.update(table.hf_config_extra(conv.heads, conv.hf_config))
+    hf_config.update(table.hf_config_extra(conv.heads, base_config))
     hf_config["dtype"] = "float32"
     os.makedirs(dst, exist_ok=True)
     weights = os.path.join(dst, "model.safetensors")
@@ -729,21 +851,54 @@ def _dst_kind(dst, dst_kind):
                           f"folder")
 
 
-def convert(src, dst, *, src_kind=None, dst_kind=None, model=None, architecture=None):
+def convert(src, dst, *, src_kind=None, dst_kind=None, model=None, architecture=None,
+            generator=None):
     """Convert ``src`` to ``dst``; returns the :class:`Converted` that was written.
 
     ``src``: a Hugging Face folder, a GluonNLP 0.10 / plain MXNet ``.params`` (needs
     ``model=PRESET``) or a tiezoo checkpoint; ``src_kind`` forces "hf" / "gluonnlp" /
     "mxnet" / "tiezoo". ``dst``: a ``.params`` / ``.safetensors`` path, or a folder with
     ``dst_kind="hf"`` (``architecture`` then overrides the one the heads call for).
+
+    ``generator``: the second folder of a Hugging Face pair (ELECTRA: the pretraining model
+    is an ``ElectraForPreTraining`` discriminator folder plus an ``ElectraForMaskedLM``
+    generator folder). With a Hugging Face source it is read together with ``src`` (either
+    order); with a Hugging Face target from another source, the generator is written there
+    as well (``dst`` gets the discriminator).
     """
     target = _dst_kind(dst, dst_kind)
-    conv = load_source(src, kind=src_kind, model=model)
+    kind = src_kind
+    if generator is not None and kind is None:
+        kind = detect_kind(src)
+    if generator is not None and kind == "hf":
+        if src_kind not in (None, "hf"):
+            raise ConversionError("generator= pairs two Hugging Face folders")
+        conv = load_hf(src, generator=generator)
+        out_generator = None
+    else:
+        conv = load_source(src, kind=kind, model=model)
+        out_generator = generator
     if target == "hf":
-        conv.description_out = f"Hugging Face {save_hf(conv, dst, architecture=architecture)}"
+        arch = save_hf(conv, dst, architecture=architecture)
+        conv.description_out = f"Hugging Face {arch}"
+        if out_generator is not None:
+            pair = getattr(conv.table, "HF_PAIR", None)
+            if pair is None or arch != pair[0]:
+                raise ConversionError(
+                    f"generator= writes the second folder of a Hugging Face pair; "
+                    f"{conv.family} {arch} has none")
+            dropped, written = conv.dropped, conv.written
+            save_hf(conv, out_generator, architecture=pair[1])
+            conv.also_written.append((os.fspath(out_generator), f"Hugging Face {pair[1]}",
+                                      conv.written))
+            conv.dropped = [n for n in dropped if n in set(conv.dropped)]
+            conv.written = written
     else:
         if architecture is not None:
             raise ConversionError("architecture= applies to Hugging Face targets only")
+        if out_generator is not None:
+            raise ConversionError("generator= names a Hugging Face folder: the source's "
+                                  "second folder, or with --to hf the target's")
         save_tiezoo(conv, dst)
         ties = ties_of(conv.block)
         conv.written = sum(1 for n in conv.block._collect_params_with_prefix() if n not in ties)
@@ -767,22 +922,81 @@ def mxnet_to_tiezoo(src, dst, model):
     return convert(src, dst, src_kind="mxnet", model=model)
 
 
+def _summary(names, limit=4):
+    """Names grouped by their first component where a group is long: ``generator.* (41)``."""
+    groups = {}
+    for n in names:
+        groups.setdefault(n.split(".", 1)[0], []).append(n)
+    out = []
+    for head, members in groups.items():
+        if len(members) > limit and any("." in m for m in members):
+            out.append(f"{head}.* ({len(members)} tensors)")
+        else:
+            out.extend(members)
+    return ", ".join(out)
+
+
+def _tie_lines(ties):
+    """One line per tie, except that the ties of one block to another (ALBERT's shared
+    layer: ``encoder.layers.3.* -> encoder.layers.0.*``) are one line per block pattern."""
+    import re
+    blocks = {}          # (alias block, canonical block) -> count
+    single = []
+    for alias, canon in ties.items():
+        a, c = alias.split("."), canon.split(".")
+        k = 0
+        while k < min(len(a), len(c)) and a[-1 - k] == c[-1 - k]:
+            k += 1
+        a_pre, c_pre = ".".join(a[:len(a) - k]), ".".join(c[:len(c) - k])
+        if k and a_pre and c_pre:
+            blocks.setdefault((a_pre, c_pre), []).append(alias)
+        else:
+            single.append((alias, canon))
+    lines = []
+    for (a_pre, c_pre), members in list(blocks.items()):
+        if len(members) == 1:
+            single.append((members[0], ties[members[0]]))
+            del blocks[(a_pre, c_pre)]
+    merged = {}          # (alias pattern, canonical block, count) -> [numbers]
+    for (a_pre, c_pre), members in blocks.items():
+        m = re.fullmatch(r"(.*\.)(\d+)", a_pre)
+        if m:
+            merged.setdefault((m.group(1), c_pre, len(members)), []).append(int(m.group(2)))
+        else:
+            lines.append(f"tie: {a_pre}.* -> {c_pre}.* ({len(members)} tensors, stored once)")
+    for (stem, c_pre, count), numbers in merged.items():
+        numbers.sort()
+        if len(numbers) == 1:
+            which = str(numbers[0])
+        elif numbers == list(range(numbers[0], numbers[-1] + 1)):
+            which = f"{{{numbers[0]}..{numbers[-1]}}}"
+        else:
+            which = "{" + ",".join(map(str, numbers)) + "}"
+        lines.append(f"tie: {stem}{which}.* -> {c_pre}.* ({count} tensors each, stored once)")
+    return [f"tie: {a} -> {c} (stored once)" for a, c in single] + lines
+
+
 def main(args):
-    """``zoo convert SRC DST [--from KIND] [--to hf] [--model PRESET]`` (see zoo.cli)."""
+    """``zoo convert SRC DST [--from KIND] [--to hf] [--model PRESET] [--architecture ARCH]
+    [--generator FOLDER]`` (see zoo.cli)."""
     try:
         conv = convert(args.src, args.dst, src_kind=getattr(args, "src_kind", None),
                        dst_kind=getattr(args, "dst_kind", None),
-                       model=getattr(args, "model", None))
+                       model=getattr(args, "model", None),
+                       architecture=getattr(args, "architecture", None),
+                       generator=getattr(args, "generator", None))
     except _registry.UnknownModelError as e:
         raise ConversionError(str(e)) from None
     print(f"{conv.source}: {conv}")
     print(f"  -> {args.dst} ({conv.description_out}): {conv.written} tensors")
-    for alias, canon in ties_of(conv.block).items():
-        print(f"  tie: {alias} -> {canon} (stored once)")
+    for path, what, written in conv.also_written:
+        print(f"  -> {path} ({what}): {written} tensors")
+    for line in _tie_lines(ties_of(conv.block)):
+        print(f"  {line}")
     if conv.absent:
-        print(f"  not in the source (left out): {', '.join(conv.absent)}")
+        print(f"  not in the source (left out): {_summary(conv.absent)}")
     if conv.dropped:
-        print(f"  no place in the target (left out): {', '.join(conv.dropped)}")
+        print(f"  no place in the target (left out): {_summary(conv.dropped)}")
     if conv.assets:
         print(f"  assets: {', '.join(sorted(conv.assets))}")
     return 0

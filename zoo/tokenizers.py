@@ -646,15 +646,33 @@ class WordPieceTokenizer(Tokenizer):
 # --------------------------------------------------------------------------------------
 
 class SentencePieceTokenizer(Tokenizer):
-    """A SentencePiece ``.model`` (ALBERT style): ids and pieces exactly as the sentencepiece
-    library gives them (after lower-casing when ``lower=True``). Special tokens are looked up
-    among the pieces: ``[CLS]``/``<cls>``, ``[SEP]``/``<sep>``, ``[MASK]``/``<mask>``, the
-    model's pad and unk ids (or ``<pad>``/``[PAD]``)."""
+    """A SentencePiece ``.model``, in one of two styles (``preprocess``):
+
+    * ``None`` (the default, and what :func:`build_vocab` trains): ids and pieces exactly as
+      the sentencepiece library gives them, after lower-casing when ``lower=True``.
+    * ``"albert"``: exactly as Hugging Face's ``AlbertTokenizer`` (the sentencepiece-based
+      one; its Rust ``AlbertTokenizerFast`` agrees on ordinary text): special tokens written
+      in the text (``[CLS] [SEP] [MASK] <pad> <unk>``) are recognised first, ``[MASK]``
+      absorbing the whitespace before it; each stretch of text between them then has its
+      whitespace collapsed (``remove_space``), ````` and ``''`` turned into ``"``, accents
+      removed (NFKD, combining marks dropped) unless ``keep_accents``, and is lower-cased
+      when ``lower``; and a piece ending in a digit and a comma is split as ALBERT's
+      tokenizer splits it (``9,9`` -> ``▁9 , 9``). :func:`get_tokenizer` picks this style for
+      a folder or checkpoint whose ``tokenizer_config.json`` names ``AlbertTokenizer``, or
+      whose model ``config.json`` says ``model_type: albert``, with Hugging Face's defaults
+      (``do_lower_case=True``, ``remove_space=True``, ``keep_accents=False``).
+
+    Special tokens are looked up among the pieces: ``[CLS]``/``<cls>``, ``[SEP]``/``<sep>``,
+    ``[MASK]``/``<mask>``, the model's pad and unk ids (or ``<pad>``/``[PAD]``)."""
 
     kind = "sentencepiece"
+    PREPROCESS = (None, "albert")
 
-    def __init__(self, model, *, lower=False, source=None):
+    def __init__(self, model, *, lower=False, source=None, preprocess=None, keep_accents=True,
+                 remove_space=True):
         import sentencepiece as spm
+        if preprocess not in self.PREPROCESS:
+            raise ValueError(f"preprocess must be one of {self.PREPROCESS}, not {preprocess!r}")
         if isinstance(model, (str, os.PathLike)):
             source = source or str(model)
             try:
@@ -671,6 +689,9 @@ class SentencePieceTokenizer(Tokenizer):
         except Exception as e:  # sentencepiece raises RuntimeError/OSError with terse text
             raise TokenizerError(f"{self.source}: not a valid SentencePiece model ({e})") from None
         self.lower = bool(lower)
+        self.preprocess = preprocess
+        self.keep_accents = bool(keep_accents)
+        self.remove_space = bool(remove_space)
         n = self._sp.get_piece_size()
 
         def find(*names):
@@ -685,6 +706,15 @@ class SentencePieceTokenizer(Tokenizer):
         self.cls_id = find("[CLS]", "<cls>")
         self.sep_id = find("[SEP]", "<sep>")
         self.mask_id = find("[MASK]", "<mask>")
+        # ALBERT style: the special tokens recognised in the text (longest first)
+        self._special_pieces = {}
+        for i in (self.cls_id, self.sep_id, self.pad_id, self.unk_id, self.mask_id):
+            if i is not None:
+                self._special_pieces[self._sp.id_to_piece(i)] = i
+        names = sorted(self._special_pieces, key=lambda t: (-len(t), t))
+        self._special_re = re.compile("|".join(map(re.escape, names))) if names else None
+        self._mask_piece = self._sp.id_to_piece(self.mask_id) if self.mask_id is not None \
+            else None
 
     def _special_names(self):
         return {"cls": "[CLS]", "sep": "[SEP]", "pad": "<pad>", "mask": "[MASK]", "unk": "<unk>"}
@@ -692,13 +722,72 @@ class SentencePieceTokenizer(Tokenizer):
     def _prep(self, text):
         return text.lower() if self.lower else text
 
+    # ---- ALBERT style ------------------------------------------------------------------
+    def _albert_text(self, text):
+        """AlbertTokenizer.preprocess_text."""
+        if self.remove_space:
+            text = " ".join(text.strip().split())
+        text = text.replace("``", '"').replace("''", '"')
+        if not self.keep_accents:
+            text = unicodedata.normalize("NFKD", text)
+            text = "".join(c for c in text if not unicodedata.combining(c))
+        return text.lower() if self.lower else text
+
+    def _albert_pieces(self, text):
+        """AlbertTokenizer._tokenize: the pieces of one stretch of text (no special tokens)."""
+        sp = self._sp
+        out = []
+        for piece in sp.encode(self._albert_text(text), out_type=str):
+            if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
+                cur = sp.encode(piece[:-1].replace("\u2581", ""), out_type=str)
+                if piece[0] != "\u2581" and cur and cur[0][0] == "\u2581":
+                    cur = cur[1:] if len(cur[0]) == 1 else [cur[0][1:]] + cur[1:]
+                out.extend(cur)
+                out.append(piece[-1])
+            else:
+                out.append(piece)
+        return out
+
+    def _albert_tokens(self, text):
+        """Pieces of ``text``, special tokens included as they were written."""
+        if self._special_re is None or not self._special_re.search(text):
+            return self._albert_pieces(text)
+        parts, pos = [], 0
+        for m in self._special_re.finditer(text):
+            parts.append(text[pos:m.start()])
+            parts.append(m.group())
+            pos = m.end()
+        parts.append(text[pos:])
+        # parts alternate: text, special, text, ..., text
+        for k in range(1, len(parts), 2):
+            if parts[k] == self._mask_piece and parts[k - 1]:
+                parts[k - 1] = parts[k - 1].rstrip()          # [MASK] eats the space before it
+        out = []
+        for k, part in enumerate(parts):
+            if k % 2:
+                out.append(part)
+            elif part:
+                out.extend(self._albert_pieces(part))
+        return out
+
+    def _albert_ids(self, text):
+        special, to_id = self._special_pieces, self._sp.piece_to_id
+        return [special[p] if p in special else to_id(p) for p in self._albert_tokens(text)]
+
+    # ---- interface ---------------------------------------------------------------------
     def tokenize(self, text):
+        if self.preprocess == "albert":
+            return self._albert_tokens(text)
         return self._sp.encode(self._prep(text), out_type=str)
 
     def encode(self, text):
+        if self.preprocess == "albert":
+            return self._albert_ids(text)
         return self._sp.encode(self._prep(text))
 
     def encode_batch(self, texts):
+        if self.preprocess == "albert":
+            return [self._albert_ids(t) for t in texts]
         texts = [self._prep(t) for t in texts]
         return self._sp.encode(texts) if texts else []
 
@@ -724,8 +813,12 @@ class SentencePieceTokenizer(Tokenizer):
         return {"spiece.model": self._proto}
 
     def _config(self):
+        if self.preprocess == "albert":
+            return {"tokenizer_class": "AlbertTokenizer", "do_lower_case": self.lower,
+                    "remove_space": self.remove_space, "keep_accents": self.keep_accents,
+                    "tiezoo": {"kind": self.kind, "preprocess": "albert"}}
         return {"tokenizer_class": "AlbertTokenizer", "do_lower_case": self.lower,
-                "keep_accents": True, "tiezoo": {"kind": self.kind}}
+                "keep_accents": True, "tiezoo": {"kind": self.kind, "preprocess": None}}
 
 
 # --------------------------------------------------------------------------------------
@@ -740,7 +833,7 @@ class ByteBPETokenizer(Tokenizer):
     pair_layout = "roberta"
 
     def __init__(self, vocab_json, merges_txt, *, add_prefix_space=False, lower=False,
-                 source=None):
+                 source=None, mask_lstrip=False):
         mod = _hf_tokenizers()
         if mod is None:
             raise TokenizerError(f"{source or 'byte-level BPE'}: needs the 'tokenizers' package "
@@ -773,7 +866,12 @@ class ByteBPETokenizer(Tokenizer):
         names = {"cls": "<s>", "sep": "</s>", "pad": "<pad>", "mask": "<mask>", "unk": "<unk>"}
         for key, name in names.items():
             setattr(self, f"{key}_id", vocab.get(name))
-        tok.add_special_tokens([AddedToken(n, special=True) for n in names.values() if n in vocab])
+        # <mask> eats the whitespace before it where the folder's tokenizer says so (RoBERTa's
+        # published tokenizers do; transformers' RobertaTokenizer default does not)
+        self.mask_lstrip = bool(mask_lstrip)
+        tok.add_special_tokens([AddedToken(n, special=True, normalized=False,
+                                           lstrip=self.mask_lstrip and key == "mask")
+                                for key, n in names.items() if n in vocab])
         self._tok = tok
 
     def _special_names(self):
@@ -812,8 +910,13 @@ class ByteBPETokenizer(Tokenizer):
         return {"vocab.json": self._vocab_json, "merges.txt": self._merges_txt}
 
     def _config(self):
-        return {"tokenizer_class": "RobertaTokenizer", "add_prefix_space": self.add_prefix_space,
-                "do_lower_case": self.lower, "tiezoo": {"kind": self.kind}}
+        out = {"tokenizer_class": "RobertaTokenizer", "add_prefix_space": self.add_prefix_space,
+               "do_lower_case": self.lower, "tiezoo": {"kind": self.kind}}
+        if self.mask_lstrip:
+            out["mask_token"] = {"__type": "AddedToken", "content": "<mask>", "lstrip": True,
+                                 "rstrip": False, "normalized": False, "single_word": False,
+                                 "special": True}
+        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -824,8 +927,32 @@ def _as_text(data):
     return data if isinstance(data, str) else bytes(data).decode("utf-8")
 
 
-def _from_files(files, source, **overrides):
-    """Build a tokenizer from ``{file name: str | bytes}`` in the Hugging Face layout."""
+# Hugging Face model_type -> the tokenizer class its folders use when tokenizer_config.json
+# does not name one (e.g. albert-base-v2 ships no tokenizer_config.json)
+_MODEL_TYPE_TOKENIZERS = {"albert": "AlbertTokenizer", "roberta": "RobertaTokenizer",
+                          "bert": "BertTokenizer", "electra": "ElectraTokenizer"}
+
+
+def _added_token(config, key, content):
+    """The serialized AddedToken of special token ``key`` (``"mask_token"``) in a
+    tokenizer_config, from its own entry or from ``added_tokens_decoder``; {} if none."""
+    value = config.get(key)
+    if isinstance(value, dict):
+        return value
+    decoder = config.get("added_tokens_decoder")
+    if isinstance(decoder, dict):
+        for entry in decoder.values():
+            if isinstance(entry, dict) and entry.get("content") == content:
+                return entry
+    return {}
+
+
+def _from_files(files, source, *, model_type=None, **overrides):
+    """Build a tokenizer from ``{file name: str | bytes}`` in the Hugging Face layout.
+
+    ``model_type``: the Hugging Face model type of the model these files belong to (from
+    its config.json), which decides the tokenizer's style where tokenizer_config.json does
+    not name its class."""
     config = {}
     if _CONFIG_NAME in files:
         try:
@@ -857,14 +984,29 @@ def _from_files(files, source, **overrides):
     if kind == "sentencepiece" or (kind is None and spm_name):
         if spm_name is None:
             raise TokenizerError(f"{source}: a SentencePiece tokenizer needs spiece.model")
-        kw = {"lower": config.get("do_lower_case", False)}
+        cls = str(config.get("tokenizer_class") or _MODEL_TYPE_TOKENIZERS.get(model_type) or "")
+        if cls.endswith("Fast"):
+            cls = cls[:-len("Fast")]
+        if "preprocess" in extra:
+            preprocess = extra["preprocess"]             # tiezoo's own, either style
+        elif extra.get("kind") == "sentencepiece":
+            preprocess = None                            # tiezoo's own, written before styles
+        else:
+            preprocess = "albert" if cls == "AlbertTokenizer" else None
+        if preprocess == "albert":
+            kw = {"preprocess": "albert", "lower": config.get("do_lower_case", True),
+                  "remove_space": config.get("remove_space", True),
+                  "keep_accents": config.get("keep_accents", False)}
+        else:
+            kw = {"lower": config.get("do_lower_case", False)}
         kw.update(overrides)
         data = files[spm_name]
         return SentencePieceTokenizer(data.encode("latin-1") if isinstance(data, str) else data,
                                       source=f"{source}/{spm_name}", **kw)
     if kind == "bytebpe" or (kind is None and "vocab.json" in files and "merges.txt" in files):
         kw = {"add_prefix_space": config.get("add_prefix_space", False),
-              "lower": config.get("do_lower_case", False)}
+              "lower": config.get("do_lower_case", False),
+              "mask_lstrip": bool(_added_token(config, "mask_token", "<mask>").get("lstrip"))}
         kw.update(overrides)
         return ByteBPETokenizer(_as_text(files["vocab.json"]), _as_text(files["merges.txt"]),
                                 source=source, **kw)
@@ -891,7 +1033,8 @@ def get_tokenizer(path, **overrides):
             if os.path.isfile(full):
                 with open(full, "rb") as f:
                     files[name] = f.read()
-        return _from_files(files, path, **overrides)
+        model_type = _model_type(os.path.join(path, "config.json"))
+        return _from_files(files, path, model_type=model_type, **overrides)
     if not os.path.exists(path):
         raise TokenizerError(f"{path}: no such file or directory")
     lower = path.lower()
@@ -902,12 +1045,42 @@ def get_tokenizer(path, **overrides):
         if not files:
             raise TokenizerError(f"{path}: the checkpoint stores no tokenizer (no "
                                  f"'{ASSET_PREFIX}*' assets); pass the vocabulary file instead")
-        return _from_files(files, path, **overrides)
+        return _from_files(files, path, model_type=_checkpoint_model_type(path, assets),
+                           **overrides)
     if lower.endswith(".model"):
         return SentencePieceTokenizer(path, **overrides)
     if lower.endswith(".json"):
         raise TokenizerError(f"{path}: pass the folder holding vocab.json and merges.txt")
     return WordPieceTokenizer(path, **overrides)
+
+
+def _model_type(config_path):
+    """``model_type`` of a Hugging Face config.json, or None."""
+    try:
+        with open(config_path, "rb") as f:
+            value = json.loads(f.read().decode("utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _checkpoint_model_type(path, assets):
+    """The Hugging Face model type of a tiezoo checkpoint: its converted source's
+    config.json (asset ``hf/config.json``), else its family."""
+    data = assets.get("hf/config.json")
+    if data is not None:
+        try:
+            value = json.loads(_as_text(data)).get("model_type")
+            if isinstance(value, str):
+                return value
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            pass
+    try:
+        from checkpoints import inspect
+        family = (inspect(path).config or {}).get("family")
+    except Exception:      # the tokenizer does not need the config; any trouble: no hint
+        return None
+    return family if isinstance(family, str) else None
 
 
 # --------------------------------------------------------------------------------------
