@@ -29,12 +29,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from benchmarks._common import run_child_process, time_calls as _time  # noqa: E402
 
 FRAMEWORKS = ("tiezoo", "transformers")
 BATCH, SEQ_LEN, NUM_CLASSES = 32, 128, 2
@@ -48,17 +49,6 @@ def _inputs(vocab_size, batch, seed=0):
     valid = np.full(batch, SEQ_LEN, dtype="int64")
     labels = rng.randint(0, NUM_CLASSES, size=batch)
     return ids, types, valid, labels
-
-
-def _time(fn, warmup, iters):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def child_tiezoo(preset, warmup, iters, lat_iters):
@@ -156,20 +146,7 @@ def child(args):
 
 
 def run_child(framework, preset, args, iters):
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="false",
-               PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", framework, "--preset", preset,
-           "--warmup", str(args.warmup), "--iters", str(iters),
-           "--lat-iters", str(args.lat_iters), "--threads", str(args.threads)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode:
-        sys.stderr.write(proc.stderr[-3000:])
-        raise SystemExit(f"{framework} / {preset} failed (exit {proc.returncode})")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["wall_s"] = time.perf_counter() - t0
-    return out
+    return run_child_process(__file__, framework, preset, args, iters)
 
 
 def main(argv=None):

@@ -19,8 +19,11 @@ flags include ``use_sop``, which ``build_albert`` takes.
 """
 import re
 
-from ._convert_common import config_fields_from_shapes, drop_unloaded, task_from_names
-from .convert_bert import _compile, _lookup
+from ._convert_common import (HF_EMBEDDING_MODULES, _compile, _lookup, check_absolute_positions,
+                              check_architecture, config_fields_from_shapes, drop_unloaded,
+                              encoder_layer_pairs, fields_from_hf, fields_to_hf, hf_activation,
+                              hf_config_fields, hf_ignored, hf_mlm_head_pairs,
+                              hf_task_architectures, lookup_hf_name, name_pairs, task_from_names)
 
 __all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
@@ -34,53 +37,25 @@ MODEL_TYPE = "albert"
 
 _L = "encoder.albert_layer_groups.0.albert_layers.0."
 # (tiezoo, Hugging Face) for the backbone; prefixed with "albert." in architectures with heads.
-HF_BACKBONE = (
-    ("word_embed.weight", "embeddings.word_embeddings.weight"),
-    ("token_type_embed.weight", "embeddings.token_type_embeddings.weight"),
-    ("position_embed.weight", "embeddings.position_embeddings.weight"),
-    ("embed_layer_norm.gamma", "embeddings.LayerNorm.weight"),
-    ("embed_layer_norm.beta", "embeddings.LayerNorm.bias"),
-    ("embed_proj.weight", "encoder.embedding_hidden_mapping_in.weight"),
-    ("embed_proj.bias", "encoder.embedding_hidden_mapping_in.bias"),
-    ("encoder.layers.0.attention.query.weight", _L + "attention.query.weight"),
-    ("encoder.layers.0.attention.query.bias", _L + "attention.query.bias"),
-    ("encoder.layers.0.attention.key.weight", _L + "attention.key.weight"),
-    ("encoder.layers.0.attention.key.bias", _L + "attention.key.bias"),
-    ("encoder.layers.0.attention.value.weight", _L + "attention.value.weight"),
-    ("encoder.layers.0.attention.value.bias", _L + "attention.value.bias"),
-    ("encoder.layers.0.attention_proj.weight", _L + "attention.dense.weight"),
-    ("encoder.layers.0.attention_proj.bias", _L + "attention.dense.bias"),
-    ("encoder.layers.0.attention_layer_norm.gamma", _L + "attention.LayerNorm.weight"),
-    ("encoder.layers.0.attention_layer_norm.beta", _L + "attention.LayerNorm.bias"),
-    ("encoder.layers.0.ffn_1.weight", _L + "ffn.weight"),
-    ("encoder.layers.0.ffn_1.bias", _L + "ffn.bias"),
-    ("encoder.layers.0.ffn_2.weight", _L + "ffn_output.weight"),
-    ("encoder.layers.0.ffn_2.bias", _L + "ffn_output.bias"),
-    ("encoder.layers.0.ffn_layer_norm.gamma", _L + "full_layer_layer_norm.weight"),
-    ("encoder.layers.0.ffn_layer_norm.beta", _L + "full_layer_layer_norm.bias"),
-    ("pooler.weight", "pooler.weight"),
-    ("pooler.bias", "pooler.bias"),
-)
+HF_BACKBONE = name_pairs(HF_EMBEDDING_MODULES + (
+    ("embed_proj", "encoder.embedding_hidden_mapping_in", "dense"),
+)) + encoder_layer_pairs(
+    "encoder.layers.0.", _L,
+    {"attention.query": "attention.query", "attention.key": "attention.key",
+     "attention.value": "attention.value", "attention_proj": "attention.dense",
+     "attention_layer_norm": "attention.LayerNorm", "ffn_1": "ffn", "ffn_2": "ffn_output",
+     "ffn_layer_norm": "full_layer_layer_norm"},
+) + name_pairs((("pooler", "pooler", "dense"),))
 HF_BACKBONE_PREFIX = "albert."
 
 # (tiezoo, Hugging Face) for the pretraining heads; never prefixed. The first Hugging Face
 # name of a tiezoo name is the one written when converting to Hugging Face.
-HF_HEADS = (
-    ("mlm_decoder.transform.weight", "predictions.dense.weight"),
-    ("mlm_decoder.transform.bias", "predictions.dense.bias"),
-    ("mlm_decoder.layer_norm.gamma", "predictions.LayerNorm.weight"),
-    ("mlm_decoder.layer_norm.beta", "predictions.LayerNorm.bias"),
-    ("mlm_decoder.decoder.weight", "predictions.decoder.weight"),   # tied to word_embed
-    ("mlm_decoder.decoder.bias", "predictions.bias"),
-    ("mlm_decoder.decoder.bias", "predictions.decoder.bias"),       # same tensor in HF
-    ("sop_classifier.weight", "sop_classifier.classifier.weight"),
-    ("sop_classifier.bias", "sop_classifier.classifier.bias"),
-)
+HF_HEADS = hf_mlm_head_pairs(
+    "predictions.dense", "predictions.LayerNorm", "predictions.decoder.weight",  # tied
+    ("predictions.bias", "predictions.decoder.bias"),                   # same tensor in HF
+) + name_pairs((("sop_classifier", "sop_classifier.classifier", "dense"),))
 
-HF_IGNORED = (
-    r"(albert\.)?embeddings\.position_ids",
-    r"(albert\.)?embeddings\.token_type_ids",
-)
+HF_IGNORED = hf_ignored(HF_BACKBONE_PREFIX)
 
 HF_TRANSPOSED = frozenset()
 
@@ -94,20 +69,8 @@ HF_ARCHITECTURES = {
 }
 
 # (tiezoo AlbertConfig field, Hugging Face AlbertConfig field)
-HF_CONFIG_FIELDS = (
-    ("vocab_size", "vocab_size"),
-    ("embed_size", "embedding_size"),
-    ("units", "hidden_size"),
-    ("hidden_size", "intermediate_size"),
-    ("num_layers", "num_hidden_layers"),
-    ("num_heads", "num_attention_heads"),
-    ("max_length", "max_position_embeddings"),
-    ("type_vocab_size", "type_vocab_size"),
-    ("dropout", "hidden_dropout_prob"),
-    ("attention_dropout", "attention_probs_dropout_prob"),
-    ("layer_norm_eps", "layer_norm_eps"),
-    ("initializer_range", "initializer_range"),
-)
+HF_CONFIG_FIELDS = hf_config_fields(
+    after={"vocab_size": (("embed_size", "embedding_size"),)})
 HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh",
                   "gelu_pytorch_tanh": "gelu_tanh"}
 _TO_HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_tanh": "gelu_new"}
@@ -121,10 +84,7 @@ _SHARED_LAYER = re.compile(r"encoder\.layers\.(\d+)\.")
 
 
 def _check_architecture(architecture):
-    if architecture not in HF_ARCHITECTURES:
-        raise KeyError(f"unsupported Hugging Face architecture {architecture!r}; supported: "
-                       f"{', '.join(HF_ARCHITECTURES)}")
-    return HF_ARCHITECTURES[architecture]
+    return check_architecture(HF_ARCHITECTURES, architecture)
 
 
 def hf_to_tiezoo_name(name, architecture=None, task=None):
@@ -137,10 +97,7 @@ def hf_to_tiezoo_name(name, architecture=None, task=None):
         _check_architecture(architecture)
     if any(r.match(name) for r in _HF_IGNORED):
         return None
-    out = _lookup(_HF_TO_TZ_HEADS, name)
-    if out is None:
-        bare = name[len(HF_BACKBONE_PREFIX):] if name.startswith(HF_BACKBONE_PREFIX) else name
-        out = _lookup(_HF_TO_TZ_BACKBONE, bare)
+    out = lookup_hf_name(name, _HF_TO_TZ_HEADS, _HF_TO_TZ_BACKBONE, HF_BACKBONE_PREFIX)
     if out is None:
         raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo ALBERT counterpart")
     return out
@@ -181,18 +138,10 @@ def config_from_hf(hf_config):
         if hf_config.get(key, 1) != 1:
             raise ValueError(f"ALBERT {key}={hf_config[key]} is not supported (only 1: every "
                              f"layer shares one set of parameters)")
-    act = hf_config.get("hidden_act", "gelu_new")
-    if act not in HF_ACTIVATIONS:
-        raise ValueError(f"Hugging Face hidden_act {act!r} is not supported; supported: "
-                         f"{sorted(HF_ACTIVATIONS)}")
-    pet = hf_config.get("position_embedding_type", "absolute")
-    if pet != "absolute":
-        raise ValueError(f"position_embedding_type {pet!r} is not supported (only 'absolute')")
-    out = {"family": FAMILY}
-    for ours, theirs in HF_CONFIG_FIELDS:
-        if hf_config.get(theirs) is not None:
-            out[ours] = hf_config[theirs]
-    out["activation"] = HF_ACTIVATIONS[act]
+    act = hf_activation(hf_config, HF_ACTIVATIONS, default="gelu_new")
+    check_absolute_positions(hf_config)
+    out = fields_from_hf({"family": FAMILY}, hf_config, HF_CONFIG_FIELDS)
+    out["activation"] = act
     return out
 
 
@@ -202,9 +151,7 @@ def config_to_hf(config, architecture="AlbertForPreTraining"):
     out = {"model_type": MODEL_TYPE, "architectures": [architecture],
            "position_embedding_type": "absolute", "num_hidden_groups": 1,
            "inner_group_num": 1, "tie_word_embeddings": True}
-    for ours, theirs in HF_CONFIG_FIELDS:
-        if ours in config:
-            out[theirs] = config[ours]
+    fields_to_hf(out, config, HF_CONFIG_FIELDS)
     if "activation" in config:
         out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
     return out
@@ -230,10 +177,7 @@ def hf_architecture(heads):
     architectures this table does not convert; the driver reports them unsupported)."""
     task = heads.get("task")
     if task is not None:
-        return {"classification": "AlbertForSequenceClassification",
-                "regression": "AlbertForSequenceClassification",
-                "tagging": "AlbertForTokenClassification",
-                "qa": "AlbertForQuestionAnswering"}[task]
+        return hf_task_architectures("Albert")[task]
     mlm, sop = bool(heads.get("use_mlm")), bool(heads.get("use_sop"))
     return {(True, True): "AlbertForPreTraining", (True, False): "AlbertForMaskedLM",
             (False, True): "AlbertForPreTraining (without its MLM head)",

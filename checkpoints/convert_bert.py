@@ -18,6 +18,14 @@ to: the attributes under "converter table" below are that interface (see ``zoo/c
 """
 import re
 
+from ._convert_common import (GLUONNLP_PARAMS, HF_EMBEDDING_MODULES, _compile, _lookup,
+                              check_absolute_positions, check_architecture,
+                              config_fields_from_shapes, encoder_layer_pairs, fields_from_hf,
+                              fields_to_hf, hf_activation, hf_config_fields, hf_ignored,
+                              hf_mlm_head_pairs, hf_task_architectures, lookup_hf_name,
+                              name_pairs, task_from_names)
+from ._convert_common import drop_unloaded as _drop_unloaded
+
 __all__ = ["FAMILY", "HF_MODEL_TYPES", "HF_BACKBONE", "HF_HEADS", "HF_TASK_HEADS",
            "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX", "HF_ARCHITECTURES",
            "GLUONNLP_NAMES", "HF_CONFIG_FIELDS",
@@ -34,54 +42,25 @@ FILE_DECIDES = ("vocab_size", "type_vocab_size", "max_length")
 
 # (tiezoo, Hugging Face) for the backbone; Hugging Face prefixes these with "bert." in every
 # architecture with a head (BertForPreTraining, BertForMaskedLM, ...).
-HF_BACKBONE = (
-    ("word_embed.weight", "embeddings.word_embeddings.weight"),
-    ("token_type_embed.weight", "embeddings.token_type_embeddings.weight"),
-    ("position_embed.weight", "embeddings.position_embeddings.weight"),
-    ("embed_layer_norm.gamma", "embeddings.LayerNorm.weight"),
-    ("embed_layer_norm.beta", "embeddings.LayerNorm.bias"),
-    ("encoder.layers.{i}.attention.query.weight", "encoder.layer.{i}.attention.self.query.weight"),
-    ("encoder.layers.{i}.attention.query.bias", "encoder.layer.{i}.attention.self.query.bias"),
-    ("encoder.layers.{i}.attention.key.weight", "encoder.layer.{i}.attention.self.key.weight"),
-    ("encoder.layers.{i}.attention.key.bias", "encoder.layer.{i}.attention.self.key.bias"),
-    ("encoder.layers.{i}.attention.value.weight", "encoder.layer.{i}.attention.self.value.weight"),
-    ("encoder.layers.{i}.attention.value.bias", "encoder.layer.{i}.attention.self.value.bias"),
-    ("encoder.layers.{i}.attention_proj.weight", "encoder.layer.{i}.attention.output.dense.weight"),
-    ("encoder.layers.{i}.attention_proj.bias", "encoder.layer.{i}.attention.output.dense.bias"),
-    ("encoder.layers.{i}.attention_layer_norm.gamma",
-     "encoder.layer.{i}.attention.output.LayerNorm.weight"),
-    ("encoder.layers.{i}.attention_layer_norm.beta",
-     "encoder.layer.{i}.attention.output.LayerNorm.bias"),
-    ("encoder.layers.{i}.ffn_1.weight", "encoder.layer.{i}.intermediate.dense.weight"),
-    ("encoder.layers.{i}.ffn_1.bias", "encoder.layer.{i}.intermediate.dense.bias"),
-    ("encoder.layers.{i}.ffn_2.weight", "encoder.layer.{i}.output.dense.weight"),
-    ("encoder.layers.{i}.ffn_2.bias", "encoder.layer.{i}.output.dense.bias"),
-    ("encoder.layers.{i}.ffn_layer_norm.gamma", "encoder.layer.{i}.output.LayerNorm.weight"),
-    ("encoder.layers.{i}.ffn_layer_norm.beta", "encoder.layer.{i}.output.LayerNorm.bias"),
-    ("pooler.weight", "pooler.dense.weight"),
-    ("pooler.bias", "pooler.dense.bias"),
-)
+HF_BACKBONE = name_pairs(HF_EMBEDDING_MODULES) + encoder_layer_pairs(
+    "encoder.layers.{i}.", "encoder.layer.{i}.",
+    {"attention.query": "attention.self.query", "attention.key": "attention.self.key",
+     "attention.value": "attention.self.value", "attention_proj": "attention.output.dense",
+     "attention_layer_norm": "attention.output.LayerNorm", "ffn_1": "intermediate.dense",
+     "ffn_2": "output.dense", "ffn_layer_norm": "output.LayerNorm"},
+) + name_pairs((("pooler", "pooler.dense", "dense"),))
 HF_BACKBONE_PREFIX = "bert."
 
 # (tiezoo, Hugging Face) for the pretraining heads; never prefixed. The first Hugging Face
 # name of a tiezoo name is the one written when converting to Hugging Face.
-HF_HEADS = (
-    ("mlm_decoder.transform.weight", "cls.predictions.transform.dense.weight"),
-    ("mlm_decoder.transform.bias", "cls.predictions.transform.dense.bias"),
-    ("mlm_decoder.layer_norm.gamma", "cls.predictions.transform.LayerNorm.weight"),
-    ("mlm_decoder.layer_norm.beta", "cls.predictions.transform.LayerNorm.bias"),
-    ("mlm_decoder.decoder.weight", "cls.predictions.decoder.weight"),   # tied to word_embed
-    ("mlm_decoder.decoder.bias", "cls.predictions.bias"),
-    ("mlm_decoder.decoder.bias", "cls.predictions.decoder.bias"),       # same tensor in HF
-    ("nsp_classifier.weight", "cls.seq_relationship.weight"),
-    ("nsp_classifier.bias", "cls.seq_relationship.bias"),
-)
+HF_HEADS = hf_mlm_head_pairs(
+    "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
+    "cls.predictions.decoder.weight",                                   # tied to word_embed
+    ("cls.predictions.bias", "cls.predictions.decoder.bias"),           # same tensor in HF
+) + name_pairs((("nsp_classifier", "cls.seq_relationship", "dense"),))
 
 # Non-parameter buffers that Hugging Face checkpoints may carry (int64 position ids).
-HF_IGNORED = (
-    r"(bert\.)?embeddings\.position_ids",
-    r"(bert\.)?embeddings\.token_type_ids",
-)
+HF_IGNORED = hf_ignored(HF_BACKBONE_PREFIX)
 
 # tiezoo names whose tensor is the transpose of the Hugging Face one: none for BERT.
 HF_TRANSPOSED = frozenset()
@@ -131,78 +110,25 @@ GLUONNLP_NAMES = (
     ("position_embed.weight", "encoder.position_weight"),
     ("embed_layer_norm.gamma", "encoder.layer_norm.gamma"),
     ("embed_layer_norm.beta", "encoder.layer_norm.beta"),
-    ("encoder.layers.{i}.attention.query.weight",
-     "encoder.transformer_cells.{i}.attention_cell.proj_query.weight"),
-    ("encoder.layers.{i}.attention.query.bias",
-     "encoder.transformer_cells.{i}.attention_cell.proj_query.bias"),
-    ("encoder.layers.{i}.attention.key.weight",
-     "encoder.transformer_cells.{i}.attention_cell.proj_key.weight"),
-    ("encoder.layers.{i}.attention.key.bias",
-     "encoder.transformer_cells.{i}.attention_cell.proj_key.bias"),
-    ("encoder.layers.{i}.attention.value.weight",
-     "encoder.transformer_cells.{i}.attention_cell.proj_value.weight"),
-    ("encoder.layers.{i}.attention.value.bias",
-     "encoder.transformer_cells.{i}.attention_cell.proj_value.bias"),
-    ("encoder.layers.{i}.attention_proj.weight", "encoder.transformer_cells.{i}.proj.weight"),
-    ("encoder.layers.{i}.attention_proj.bias", "encoder.transformer_cells.{i}.proj.bias"),
-    ("encoder.layers.{i}.attention_layer_norm.gamma",
-     "encoder.transformer_cells.{i}.layer_norm.gamma"),
-    ("encoder.layers.{i}.attention_layer_norm.beta",
-     "encoder.transformer_cells.{i}.layer_norm.beta"),
-    ("encoder.layers.{i}.ffn_1.weight", "encoder.transformer_cells.{i}.ffn.ffn_1.weight"),
-    ("encoder.layers.{i}.ffn_1.bias", "encoder.transformer_cells.{i}.ffn.ffn_1.bias"),
-    ("encoder.layers.{i}.ffn_2.weight", "encoder.transformer_cells.{i}.ffn.ffn_2.weight"),
-    ("encoder.layers.{i}.ffn_2.bias", "encoder.transformer_cells.{i}.ffn.ffn_2.bias"),
-    ("encoder.layers.{i}.ffn_layer_norm.gamma",
-     "encoder.transformer_cells.{i}.ffn.layer_norm.gamma"),
-    ("encoder.layers.{i}.ffn_layer_norm.beta",
-     "encoder.transformer_cells.{i}.ffn.layer_norm.beta"),
-    ("pooler.weight", "pooler.weight"),
-    ("pooler.bias", "pooler.bias"),
-    ("nsp_classifier.weight", "classifier.weight"),
-    ("nsp_classifier.bias", "classifier.bias"),
-    ("mlm_decoder.transform.weight", "decoder.0.weight"),
-    ("mlm_decoder.transform.bias", "decoder.0.bias"),
-    ("mlm_decoder.layer_norm.gamma", "decoder.2.gamma"),
-    ("mlm_decoder.layer_norm.beta", "decoder.2.beta"),
-    ("mlm_decoder.decoder.weight", "decoder.3.weight"),     # tied to word_embed.0.weight
-    ("mlm_decoder.decoder.bias", "decoder.3.bias"),
-)
+) + encoder_layer_pairs(
+    "encoder.layers.{i}.", "encoder.transformer_cells.{i}.",
+    {"attention.query": "attention_cell.proj_query", "attention.key": "attention_cell.proj_key",
+     "attention.value": "attention_cell.proj_value", "attention_proj": "proj",
+     "attention_layer_norm": "layer_norm", "ffn_1": "ffn.ffn_1", "ffn_2": "ffn.ffn_2",
+     "ffn_layer_norm": "ffn.layer_norm"},
+    GLUONNLP_PARAMS,
+) + name_pairs((("pooler", "pooler", "dense"), ("nsp_classifier", "classifier", "dense"),
+                ("mlm_decoder.transform", "decoder.0", "dense"),
+                ("mlm_decoder.layer_norm", "decoder.2", "norm"),
+                ("mlm_decoder.decoder", "decoder.3", "dense")),  # decoder.3.weight: tied
+               GLUONNLP_PARAMS)
 
 # (tiezoo BertConfig field, Hugging Face BertConfig field)
-HF_CONFIG_FIELDS = (
-    ("vocab_size", "vocab_size"),
-    ("units", "hidden_size"),
-    ("hidden_size", "intermediate_size"),
-    ("num_layers", "num_hidden_layers"),
-    ("num_heads", "num_attention_heads"),
-    ("max_length", "max_position_embeddings"),
-    ("type_vocab_size", "type_vocab_size"),
-    ("dropout", "hidden_dropout_prob"),
-    ("attention_dropout", "attention_probs_dropout_prob"),
-    ("layer_norm_eps", "layer_norm_eps"),
-    ("activation", "hidden_act"),
-    ("initializer_range", "initializer_range"),
-)
+HF_CONFIG_FIELDS = hf_config_fields(
+    after={"layer_norm_eps": (("activation", "hidden_act"),)})
+
 # Hugging Face ``hidden_act`` values that are the functions tiezoo names this way.
 _HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu"}
-
-
-def _compile(pairs, src, dst):
-    """[(regex over the src name, dst template)] from ``(tiezoo, other)`` template pairs."""
-    out = []
-    for pair in pairs:
-        pattern = re.escape(pair[src]).replace(r"\{i\}", r"(?P<i>\d+)")
-        out.append((re.compile(pattern + r"\Z"), pair[dst]))
-    return out
-
-
-def _lookup(rules, name):
-    for regex, template in rules:
-        m = regex.match(name)
-        if m:
-            return template.replace("{i}", m.group("i")) if "{i}" in template else template
-    return None
 
 
 _HF_TO_TZ_BACKBONE = _compile(HF_BACKBONE, 1, 0)
@@ -216,11 +142,7 @@ _HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
 
 
 def _arch_info(architecture):
-    try:
-        return HF_ARCHITECTURES[architecture]
-    except KeyError:
-        raise KeyError(f"unsupported Hugging Face architecture {architecture!r}; supported: "
-                       f"{', '.join(HF_ARCHITECTURES)}") from None
+    return check_architecture(HF_ARCHITECTURES, architecture)
 
 
 def hf_to_tiezoo_name(name, architecture=None, task=None):
@@ -235,12 +157,8 @@ def hf_to_tiezoo_name(name, architecture=None, task=None):
         return None
     if task is None and architecture is not None:
         task = _arch_info(architecture)["task"]
-    out = _lookup(_HF_TO_TZ_HEADS, name)
-    if out is None and task is not None:
-        out = _lookup(_HF_TO_TZ_TASK[task], name)
-    if out is None:
-        bare = name[len(HF_BACKBONE_PREFIX):] if name.startswith(HF_BACKBONE_PREFIX) else name
-        out = _lookup(_HF_TO_TZ_BACKBONE, bare)
+    heads = _HF_TO_TZ_HEADS + (_HF_TO_TZ_TASK[task] if task is not None else [])
+    out = lookup_hf_name(name, heads, _HF_TO_TZ_BACKBONE, HF_BACKBONE_PREFIX)
     if out is None:
         raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo BERT counterpart")
     return out
@@ -283,18 +201,10 @@ def config_from_hf(hf_config):
     """A tiezoo BertConfig dict (``zoo.BertConfig.from_dict``) from a Hugging Face config dict."""
     if hf_config.get("model_type", "bert") != "bert":
         raise ValueError(f"not a BERT config: model_type {hf_config.get('model_type')!r}")
-    act = hf_config.get("hidden_act", "gelu")
-    if act not in _HF_ACTIVATIONS:
-        raise ValueError(f"Hugging Face hidden_act {act!r} is not supported; supported: "
-                         f"{sorted(_HF_ACTIVATIONS)}")
-    pet = hf_config.get("position_embedding_type", "absolute")
-    if pet != "absolute":
-        raise ValueError(f"position_embedding_type {pet!r} is not supported (only 'absolute')")
-    out = {"family": "bert"}
-    for ours, theirs in HF_CONFIG_FIELDS:
-        if theirs in hf_config:
-            out[ours] = hf_config[theirs]
-    out["activation"] = _HF_ACTIVATIONS[act]
+    act = hf_activation(hf_config, _HF_ACTIVATIONS)
+    check_absolute_positions(hf_config)
+    out = fields_from_hf({"family": "bert"}, hf_config, HF_CONFIG_FIELDS, skip_none=False)
+    out["activation"] = act
     return out
 
 
@@ -302,10 +212,7 @@ def config_to_hf(config, architecture="BertForPreTraining"):
     """A Hugging Face ``config.json`` dict from a tiezoo BertConfig dict."""
     out = {"model_type": "bert", "architectures": [architecture],
            "position_embedding_type": "absolute", "tie_word_embeddings": True}
-    for ours, theirs in HF_CONFIG_FIELDS:
-        if ours in config:
-            out[theirs] = config[ours]
-    return out
+    return fields_to_hf(out, config, HF_CONFIG_FIELDS)
 
 
 # ----------------------------------------------------------------- converter table
@@ -339,10 +246,7 @@ def hf_architecture(heads):
     """The Hugging Face architecture that carries exactly these heads."""
     task = heads.get("task")
     if task is not None:
-        return {"classification": "BertForSequenceClassification",
-                "regression": "BertForSequenceClassification",
-                "tagging": "BertForTokenClassification",
-                "qa": "BertForQuestionAnswering"}[task]
+        return hf_task_architectures("Bert")[task]
     mlm, nsp = bool(heads.get("use_mlm")), bool(heads.get("use_nsp"))
     return {(True, True): "BertForPreTraining", (True, False): "BertForMaskedLM",
             (False, True): "BertForNextSentencePrediction",
@@ -391,31 +295,7 @@ def heads_from_names(shapes):
     heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names),
              "use_nsp": any(n.startswith("nsp_classifier.") for n in names),
              "task": None, "num_classes": None}
-    if "head.classifier.weight" in names:
-        heads["task"] = "classification" if "pooler.weight" in names else "tagging"
-        heads["num_classes"] = int(shapes["head.classifier.weight"][0])
-    elif "head.regressor.weight" in names:
-        heads["task"] = "regression"
-    elif "head.span.weight" in names:
-        heads["task"] = "qa"
-    if heads["task"] and (heads["use_mlm"] or heads["use_nsp"]):
-        raise ValueError("tensors of both a task head and pretraining heads")
-    return heads
-
-
-def config_fields_from_shapes(shapes):
-    """Config fields that a file without a stored config still fixes through its tensor
-    shapes (tiezoo names): the vocabulary, token type and position table sizes."""
-    out = {}
-    for field_, names in (("vocab_size", ("word_embed.weight", "mlm_decoder.decoder.weight",
-                                          "mlm_decoder.decoder.bias")),
-                          ("type_vocab_size", ("token_type_embed.weight",)),
-                          ("max_length", ("position_embed.weight",))):
-        for n in names:
-            if n in shapes and len(shapes[n]) >= 1:
-                out[field_] = int(shapes[n][0])
-                break
-    return out
+    return task_from_names(heads, shapes, pooled_classifier="pooler.weight" in names)
 
 
 _GLUONNLP_ONLY = re.compile(r"(word_embed\.0\.|token_type_embed\.0\.|encoder\.position_weight"
@@ -434,15 +314,4 @@ def drop_unloaded(block, missing):
     the converter must not write a freshly initialized one as if it had been converted.
     Returns the names still missing (each an error for the converter).
     """
-    missing = list(missing)
-    pooler = {"pooler.weight", "pooler.bias"}
-    if pooler <= set(missing) and getattr(block, "use_pooler", False) \
-            and not getattr(block, "use_nsp", False) \
-            and getattr(getattr(block, "head", None), "uses_pooled", False) is False:
-        block._children.pop("pooler", None)
-        block.__dict__.pop("pooler", None)
-        block.use_pooler = False
-        if hasattr(block, "_clear_cached_op"):
-            block._clear_cached_op()
-        missing = [n for n in missing if n not in pooler]
-    return missing
+    return _drop_unloaded(block, missing, keep_pooler_for=("use_nsp",))

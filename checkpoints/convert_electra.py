@@ -29,8 +29,10 @@ names; ``ElectraModel`` converts alone, both ways.
 import re
 
 from .convert_bert import HF_BACKBONE as _BERT_BACKBONE
-from ._convert_common import config_fields_from_shapes, task_from_names
-from .convert_bert import _compile, _lookup
+from ._convert_common import (_compile, _lookup, check_absolute_positions, check_architecture,
+                              config_fields_from_shapes, fields_from_hf, fields_to_hf,
+                              hf_activation, hf_config_fields, hf_ignored, hf_mlm_head_pairs,
+                              hf_task_architectures, name_pairs, task_from_names)
 
 __all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
@@ -46,35 +48,23 @@ GENERATOR_PREFIX = "generator."
 
 # (tiezoo, Hugging Face) for a backbone (discriminator or generator): BERT's table without
 # the pooler, plus the embedding projection.
-HF_BACKBONE = tuple(p for p in _BERT_BACKBONE if not p[0].startswith("pooler.")) + (
-    ("embed_proj.weight", "embeddings_project.weight"),
-    ("embed_proj.bias", "embeddings_project.bias"),
-)
+HF_BACKBONE = tuple(p for p in _BERT_BACKBONE if not p[0].startswith("pooler.")) + \
+    name_pairs((("embed_proj", "embeddings_project", "dense"),))
 HF_BACKBONE_PREFIX = "electra."
 
 # (tiezoo, Hugging Face) per head; tiezoo names relative to the model that owns the head
 # (the generator's get the architecture's tiezoo_prefix, "generator.").
 HF_HEADS = {
-    "rtd": (
-        ("rtd_classifier.transform.weight", "discriminator_predictions.dense.weight"),
-        ("rtd_classifier.transform.bias", "discriminator_predictions.dense.bias"),
-        ("rtd_classifier.prediction.weight", "discriminator_predictions.dense_prediction.weight"),
-        ("rtd_classifier.prediction.bias", "discriminator_predictions.dense_prediction.bias"),
-    ),
-    "generator": (
-        ("mlm_decoder.transform.weight", "generator_predictions.dense.weight"),
-        ("mlm_decoder.transform.bias", "generator_predictions.dense.bias"),
-        ("mlm_decoder.layer_norm.gamma", "generator_predictions.LayerNorm.weight"),
-        ("mlm_decoder.layer_norm.beta", "generator_predictions.LayerNorm.bias"),
-        ("mlm_decoder.decoder.weight", "generator_lm_head.weight"),   # tied to word_embed
-        ("mlm_decoder.decoder.bias", "generator_lm_head.bias"),
-    ),
+    "rtd": name_pairs((
+        ("rtd_classifier.transform", "discriminator_predictions.dense", "dense"),
+        ("rtd_classifier.prediction", "discriminator_predictions.dense_prediction", "dense"),
+    )),
+    "generator": hf_mlm_head_pairs(
+        "generator_predictions.dense", "generator_predictions.LayerNorm",
+        "generator_lm_head.weight", ("generator_lm_head.bias",)),   # tied to word_embed
 }
 
-HF_IGNORED = (
-    r"(electra\.)?embeddings\.position_ids",
-    r"(electra\.)?embeddings\.token_type_ids",
-)
+HF_IGNORED = hf_ignored(HF_BACKBONE_PREFIX)
 
 HF_TRANSPOSED = frozenset()
 
@@ -103,20 +93,8 @@ SHARED_EMBEDDINGS = ("word_embed.weight", "position_embed.weight", "token_type_e
 # (tiezoo ElectraConfig field, Hugging Face ElectraConfig field) for the discriminator; the
 # generator's Hugging Face config gives generator_{units,hidden_size,num_heads,num_layers}
 # from its hidden_size, intermediate_size, num_attention_heads, num_hidden_layers.
-HF_CONFIG_FIELDS = (
-    ("vocab_size", "vocab_size"),
-    ("embed_size", "embedding_size"),
-    ("units", "hidden_size"),
-    ("hidden_size", "intermediate_size"),
-    ("num_layers", "num_hidden_layers"),
-    ("num_heads", "num_attention_heads"),
-    ("max_length", "max_position_embeddings"),
-    ("type_vocab_size", "type_vocab_size"),
-    ("dropout", "hidden_dropout_prob"),
-    ("attention_dropout", "attention_probs_dropout_prob"),
-    ("layer_norm_eps", "layer_norm_eps"),
-    ("initializer_range", "initializer_range"),
-)
+HF_CONFIG_FIELDS = hf_config_fields(
+    after={"vocab_size": (("embed_size", "embedding_size"),)})
 _GENERATOR_FIELDS = (
     ("generator_units", "hidden_size"),
     ("generator_hidden_size", "intermediate_size"),
@@ -137,10 +115,7 @@ _HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
 
 
 def _check_architecture(architecture):
-    if architecture not in HF_ARCHITECTURES:
-        raise KeyError(f"unsupported Hugging Face architecture {architecture!r}; supported: "
-                       f"{', '.join(HF_ARCHITECTURES)}")
-    return HF_ARCHITECTURES[architecture]
+    return check_architecture(HF_ARCHITECTURES, architecture)
 
 
 def hf_to_tiezoo_name(name, architecture="ElectraForPreTraining", task=None):
@@ -210,21 +185,14 @@ def _known(name):
 
 
 def _activation(hf_config):
-    act = hf_config.get("hidden_act", "gelu")
-    if act not in HF_ACTIVATIONS:
-        raise ValueError(f"Hugging Face hidden_act {act!r} is not supported; supported: "
-                         f"{sorted(HF_ACTIVATIONS)}")
-    return HF_ACTIVATIONS[act]
+    return hf_activation(hf_config, HF_ACTIVATIONS)
 
 
 def _check_config(hf_config, what):
     if hf_config.get("model_type", MODEL_TYPE) != MODEL_TYPE:
         raise ValueError(f"{what}: not an ELECTRA config: model_type "
                          f"{hf_config.get('model_type')!r}")
-    pet = hf_config.get("position_embedding_type", "absolute")
-    if pet != "absolute":
-        raise ValueError(f"{what}: position_embedding_type {pet!r} is not supported "
-                         f"(only 'absolute')")
+    check_absolute_positions(hf_config, f"{what}: ")
 
 
 def config_from_hf(hf_config, generator_config=None):
@@ -235,10 +203,7 @@ def config_from_hf(hf_config, generator_config=None):
     of the discriminator's width, 64-wide heads (they matter only for the pretraining model).
     """
     _check_config(hf_config, "discriminator")
-    out = {"family": FAMILY}
-    for ours, theirs in HF_CONFIG_FIELDS:
-        if hf_config.get(theirs) is not None:
-            out[ours] = hf_config[theirs]
+    out = fields_from_hf({"family": FAMILY}, hf_config, HF_CONFIG_FIELDS)
     out["activation"] = _activation(hf_config)
     if generator_config is None:
         units = out.get("units", 256)
@@ -255,9 +220,7 @@ def config_from_hf(hf_config, generator_config=None):
         if a is not None and b is not None and a != b:
             raise ValueError(f"generator and discriminator configs disagree on {key} "
                              f"({b} vs {a}); they share their embedding tables")
-    for ours, theirs in _GENERATOR_FIELDS:
-        if generator_config.get(theirs) is not None:
-            out[ours] = generator_config[theirs]
+    fields_from_hf(out, generator_config, _GENERATOR_FIELDS)
     if _activation(generator_config) != out["activation"]:
         raise ValueError("generator and discriminator configs disagree on hidden_act")
     return out
@@ -269,9 +232,7 @@ def config_to_hf(config, architecture="ElectraForPreTraining"):
     arch = _check_architecture(architecture)
     out = {"model_type": MODEL_TYPE, "architectures": [architecture],
            "position_embedding_type": "absolute", "tie_word_embeddings": True}
-    for ours, theirs in HF_CONFIG_FIELDS:
-        if ours in config:
-            out[theirs] = config[ours]
+    fields_to_hf(out, config, HF_CONFIG_FIELDS)
     if "activation" in config:
         out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
     if arch["tiezoo_prefix"]:
@@ -301,10 +262,7 @@ def hf_architecture(heads):
     discriminator half (the generator half is ``ElectraForMaskedLM``, asked for by name)."""
     task = heads.get("task")
     if task is not None:
-        return {"classification": "ElectraForSequenceClassification",
-                "regression": "ElectraForSequenceClassification",
-                "tagging": "ElectraForTokenClassification",
-                "qa": "ElectraForQuestionAnswering"}[task]
+        return hf_task_architectures("Electra")[task]
     return "ElectraForPreTraining" if heads.get("use_mlm") else "ElectraModel"
 
 

@@ -17,8 +17,11 @@ also RoBERTa's *converter table* for ``zoo.convert`` (the functions at the end).
 import re
 
 from .convert_bert import HF_BACKBONE as _BERT_BACKBONE
-from ._convert_common import config_fields_from_shapes, drop_unloaded, task_from_names
-from .convert_bert import _compile, _lookup
+from ._convert_common import (_compile, _lookup, check_absolute_positions, check_architecture,
+                              config_fields_from_shapes, drop_unloaded, fields_from_hf,
+                              fields_to_hf, hf_activation, hf_config_fields, hf_ignored,
+                              hf_mlm_head_pairs, hf_task_architectures, lookup_hf_name,
+                              task_from_names)
 
 __all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
@@ -36,21 +39,13 @@ HF_BACKBONE_PREFIX = "roberta."
 
 # (tiezoo, Hugging Face) for the MLM head; never prefixed. The first Hugging Face name of a
 # tiezoo name is the one written when converting to Hugging Face.
-HF_HEADS = (
-    ("mlm_decoder.transform.weight", "lm_head.dense.weight"),
-    ("mlm_decoder.transform.bias", "lm_head.dense.bias"),
-    ("mlm_decoder.layer_norm.gamma", "lm_head.layer_norm.weight"),
-    ("mlm_decoder.layer_norm.beta", "lm_head.layer_norm.bias"),
-    ("mlm_decoder.decoder.weight", "lm_head.decoder.weight"),   # tied to word_embed
-    ("mlm_decoder.decoder.bias", "lm_head.bias"),
-    ("mlm_decoder.decoder.bias", "lm_head.decoder.bias"),       # same tensor in HF
+HF_HEADS = hf_mlm_head_pairs(
+    "lm_head.dense", "lm_head.layer_norm", "lm_head.decoder.weight",   # tied to word_embed
+    ("lm_head.bias", "lm_head.decoder.bias"),                          # same tensor in HF
 )
 
 # Non-parameter buffers that Hugging Face checkpoints may carry.
-HF_IGNORED = (
-    r"(roberta\.)?embeddings\.position_ids",
-    r"(roberta\.)?embeddings\.token_type_ids",
-)
+HF_IGNORED = hf_ignored(HF_BACKBONE_PREFIX)
 
 HF_TRANSPOSED = frozenset()
 
@@ -61,20 +56,7 @@ HF_ARCHITECTURES = {
 }
 
 # (tiezoo RobertaConfig field, Hugging Face RobertaConfig field)
-HF_CONFIG_FIELDS = (
-    ("vocab_size", "vocab_size"),
-    ("units", "hidden_size"),
-    ("hidden_size", "intermediate_size"),
-    ("num_layers", "num_hidden_layers"),
-    ("num_heads", "num_attention_heads"),
-    ("max_length", "max_position_embeddings"),
-    ("type_vocab_size", "type_vocab_size"),
-    ("dropout", "hidden_dropout_prob"),
-    ("attention_dropout", "attention_probs_dropout_prob"),
-    ("layer_norm_eps", "layer_norm_eps"),
-    ("initializer_range", "initializer_range"),
-    ("pad_token_id", "pad_token_id"),
-)
+HF_CONFIG_FIELDS = hf_config_fields(append=(("pad_token_id", "pad_token_id"),))
 # Hugging Face hidden_act -> tiezoo activation (the same function)
 HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh",
                   "gelu_pytorch_tanh": "gelu_tanh"}
@@ -88,10 +70,7 @@ _HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
 
 
 def _check_architecture(architecture):
-    if architecture not in HF_ARCHITECTURES:
-        raise KeyError(f"unsupported Hugging Face architecture {architecture!r}; supported: "
-                       f"{', '.join(HF_ARCHITECTURES)}")
-    return HF_ARCHITECTURES[architecture]
+    return check_architecture(HF_ARCHITECTURES, architecture)
 
 
 def hf_to_tiezoo_name(name, architecture=None, task=None):
@@ -105,10 +84,7 @@ def hf_to_tiezoo_name(name, architecture=None, task=None):
         _check_architecture(architecture)
     if any(r.match(name) for r in _HF_IGNORED):
         return None
-    out = _lookup(_HF_TO_TZ_HEADS, name)
-    if out is None:
-        bare = name[len(HF_BACKBONE_PREFIX):] if name.startswith(HF_BACKBONE_PREFIX) else name
-        out = _lookup(_HF_TO_TZ_BACKBONE, bare)
+    out = lookup_hf_name(name, _HF_TO_TZ_HEADS, _HF_TO_TZ_BACKBONE, HF_BACKBONE_PREFIX)
     if out is None:
         raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo RoBERTa counterpart")
     return out
@@ -135,18 +111,10 @@ def config_from_hf(hf_config):
     Face config dict."""
     if hf_config.get("model_type", MODEL_TYPE) != MODEL_TYPE:
         raise ValueError(f"not a RoBERTa config: model_type {hf_config.get('model_type')!r}")
-    act = hf_config.get("hidden_act", "gelu")
-    if act not in HF_ACTIVATIONS:
-        raise ValueError(f"Hugging Face hidden_act {act!r} is not supported; supported: "
-                         f"{sorted(HF_ACTIVATIONS)}")
-    pet = hf_config.get("position_embedding_type", "absolute")
-    if pet != "absolute":
-        raise ValueError(f"position_embedding_type {pet!r} is not supported (only 'absolute')")
-    out = {"family": FAMILY}
-    for ours, theirs in HF_CONFIG_FIELDS:
-        if hf_config.get(theirs) is not None:
-            out[ours] = hf_config[theirs]
-    out["activation"] = HF_ACTIVATIONS[act]
+    act = hf_activation(hf_config, HF_ACTIVATIONS)
+    check_absolute_positions(hf_config)
+    out = fields_from_hf({"family": FAMILY}, hf_config, HF_CONFIG_FIELDS)
+    out["activation"] = act
     return out
 
 
@@ -155,9 +123,7 @@ def config_to_hf(config, architecture="RobertaForMaskedLM"):
     _check_architecture(architecture)
     out = {"model_type": MODEL_TYPE, "architectures": [architecture],
            "position_embedding_type": "absolute", "tie_word_embeddings": True}
-    for ours, theirs in HF_CONFIG_FIELDS:
-        if ours in config:
-            out[theirs] = config[ours]
+    fields_to_hf(out, config, HF_CONFIG_FIELDS)
     if "activation" in config:
         out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
     return out
@@ -183,10 +149,7 @@ def hf_architecture(heads):
     this table does not convert, which the driver reports as unsupported)."""
     task = heads.get("task")
     if task is not None:
-        return {"classification": "RobertaForSequenceClassification",
-                "regression": "RobertaForSequenceClassification",
-                "tagging": "RobertaForTokenClassification",
-                "qa": "RobertaForQuestionAnswering"}[task]
+        return hf_task_architectures("Roberta")[task]
     return "RobertaForMaskedLM" if heads.get("use_mlm") else "RobertaModel"
 
 

@@ -4,7 +4,8 @@ import math
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
-__all__ = ["ACTIVATIONS", "GELUTanh", "activation_block", "dense", "gather_positions"]
+__all__ = ["ACTIVATIONS", "GELUTanh", "activation_block", "dense", "gather_positions",
+           "DropoutClassifier"]
 
 # MXNet's ``LeakyReLU(act_type='gelu')`` (what ``nn.GELU`` calls) is the exact erf form
 # 0.5 * x * (1 + erf(x / sqrt(2))), which is what BERT, Hugging Face's "gelu" and
@@ -51,3 +52,14 @@ def gather_positions(F, seq, positions):
                              positions)
     index = F.stack(F.cast(batch, "int32"), positions, axis=0)   # (2, B, P)
     return F.gather_nd(seq, index)
+
+
+class DropoutClassifier(HybridBlock):
+    """Dropout + Dense(num_classes) as child ``classifier``: the parameters of the
+    classification and tagging heads, which differ only in what they read."""
+
+    def __init__(self, units, num_classes, *, dropout=0.1, initializer_range=0.02):
+        super().__init__()
+        self.num_classes = num_classes
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = dense(num_classes, units, initializer_range)

@@ -7,21 +7,15 @@ for every backbone family::
 """
 from mxnet.gluon import HybridBlock, nn
 
-from ._layers import dense
+from ._layers import DropoutClassifier, dense
 
 __all__ = ["SequenceClassificationHead", "SequenceRegressionHead"]
 
 
-class SequenceClassificationHead(HybridBlock):
+class SequenceClassificationHead(DropoutClassifier):
     """Dropout + Dense over the pooled output -> scores (B, num_classes) (unnormalized)."""
 
     uses_pooled = True
-
-    def __init__(self, units, num_classes, *, dropout=0.1, initializer_range=0.02):
-        super().__init__()
-        self.num_classes = num_classes
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = dense(num_classes, units, initializer_range)
 
     def hybrid_forward(self, F, seq, pooled, valid_length=None):
         """seq (B, L, units) unused; pooled (B, units) -> (B, num_classes)."""

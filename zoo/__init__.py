@@ -17,6 +17,8 @@ import warnings
 
 import mxnet as mx
 
+from checkpoints import inspect, load
+
 from . import _registry
 from ._registry import UnknownModelError, list_families, list_models, register_model
 from . import bert  # noqa: F401  (registers the BERT presets)
@@ -91,18 +93,7 @@ def _with_overrides(config, overrides):
     return dataclasses.replace(config, **overrides)
 
 
-def _checkpoint_api():
-    try:
-        from checkpoints import inspect, load
-    except ImportError as e:
-        raise NotImplementedError(
-            "get_model(pretrained=...) needs checkpoints.inspect and checkpoints.load, "
-            "which this installation does not provide yet") from e
-    return inspect, load
-
-
 def _config_from_checkpoint(name, entry, path, overrides=None):
-    inspect, _ = _checkpoint_api()
     info = inspect(path)
     stored = info.config
     config_cls = type(entry.config)
@@ -137,7 +128,6 @@ def _config_from_checkpoint(name, entry, path, overrides=None):
 
 
 def _load_pretrained(model, path, ctx, family=None):
-    inspect, load = _checkpoint_api()
     many = isinstance(ctx, (list, tuple))
     rename = None
     info = inspect(path)

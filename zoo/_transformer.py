@@ -26,9 +26,9 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
 from checkpoints import tied
-from heads import make_task_head
 from heads._layers import dense
 
+from ._task import task_head_for
 from .bert import BertEncoder
 
 __all__ = ["TransformerModel", "task_head_for", "check_heads"]
@@ -101,12 +101,6 @@ class TransformerModel(HybridBlock):
     def hybrid_forward(self, F, inputs, token_types=None, valid_length=None):
         """inputs, token_types (B, L); valid_length (B,) -> seq (B, L, units), pooled (B, units)."""
         return self.encode(F, inputs, token_types, valid_length)
-
-
-def task_head_for(config, task, num_classes):
-    """The task head for a backbone of ``config`` (see :func:`heads.make_task_head`)."""
-    return make_task_head(task, config.units, num_classes=num_classes, dropout=config.dropout,
-                          initializer_range=config.initializer_range)
 
 
 def check_heads(family, task, num_classes, **flags):

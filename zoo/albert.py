@@ -24,7 +24,8 @@ from checkpoints import tied
 from heads import MLMHead, SOPHead
 
 from ._registry import register_model
-from ._transformer import TransformerModel, check_heads, task_head_for
+from ._task import TaskModelMixin, task_head_for
+from ._transformer import TransformerModel, check_heads
 from .bert import BertConfig
 
 __all__ = ["AlbertConfig", "AlbertModel", "AlbertForPretraining", "AlbertForTask",
@@ -86,16 +87,9 @@ class AlbertForPretraining(AlbertModel):
         return tuple(outputs)
 
 
-class AlbertForTask(AlbertModel):
+class AlbertForTask(TaskModelMixin, AlbertModel):
     """The backbone plus one task head (see :mod:`heads`), as child ``head``."""
 
-    def __init__(self, config, head):
-        super().__init__(config, use_pooler=getattr(head, "uses_pooled", True))
-        self.head = head
-
-    def hybrid_forward(self, F, inputs, token_types=None, valid_length=None):
-        seq, pooled = self.encode(F, inputs, token_types, valid_length)
-        return self.head(seq, pooled, valid_length)
 
 
 def build_albert(config, *, use_mlm=False, use_nsp=False, use_sop=False, task=None,

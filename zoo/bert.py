@@ -30,10 +30,11 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
 from checkpoints import tied
-from heads import MLMHead, NSPHead, make_task_head
+from heads import MLMHead, NSPHead
 from heads._layers import ACTIVATIONS, activation_block, dense
 
 from ._registry import register_model
+from ._task import TaskModelMixin, task_head_for
 
 __all__ = ["BertConfig", "BertModel", "BertForPretraining", "BertForTask", "BertLayer",
            "BertEncoder", "BertSelfAttention", "build_bert"]
@@ -275,17 +276,9 @@ class BertForPretraining(BertModel):
         return tuple(outputs)
 
 
-class BertForTask(BertModel):
+class BertForTask(TaskModelMixin, BertModel):
     """The backbone plus one task head (see :mod:`heads`), as child ``head``."""
 
-    def __init__(self, config, head):
-        super().__init__(config, use_pooler=getattr(head, "uses_pooled", True))
-        self.head = head
-
-    def hybrid_forward(self, F, inputs, token_types=None, valid_length=None):
-        """inputs, token_types (B, L); valid_length (B,) -> the head's output (see heads)."""
-        seq, pooled = self.encode(F, inputs, token_types, valid_length)
-        return self.head(seq, pooled, valid_length)
 
 
 def build_bert(config, *, use_mlm=False, use_nsp=False, task=None, num_classes=None):
@@ -293,10 +286,7 @@ def build_bert(config, *, use_mlm=False, use_nsp=False, task=None, num_classes=N
     if task is not None:
         if use_mlm or use_nsp:
             raise ValueError("a task head (task=...) cannot be combined with use_mlm/use_nsp")
-        head = make_task_head(task, config.units, num_classes=num_classes,
-                              dropout=config.dropout,
-                              initializer_range=config.initializer_range)
-        return BertForTask(config, head)
+        return BertForTask(config, task_head_for(config, task, num_classes))
     if num_classes is not None:
         raise ValueError("num_classes needs a task head (task=...)")
     if use_mlm or use_nsp:

@@ -37,7 +37,8 @@ from checkpoints import tied
 from heads import MLMHead, RTDHead
 
 from ._registry import register_model
-from ._transformer import TransformerModel, check_heads, task_head_for
+from ._task import TaskModelMixin, task_head_for
+from ._transformer import TransformerModel, check_heads
 from .bert import BertConfig
 
 __all__ = ["ElectraConfig", "ElectraModel", "ElectraGenerator", "ElectraForPretraining",
@@ -151,16 +152,9 @@ class ElectraForPretraining(ElectraModel):
         return seq, pooled, mlm_scores, self.rtd_classifier(seq), corrupted
 
 
-class ElectraForTask(ElectraModel):
+class ElectraForTask(TaskModelMixin, ElectraModel):
     """The discriminator plus one task head (see :mod:`heads`), as child ``head``."""
 
-    def __init__(self, config, head):
-        super().__init__(config, use_pooler=getattr(head, "uses_pooled", True))
-        self.head = head
-
-    def hybrid_forward(self, F, inputs, token_types=None, valid_length=None):
-        seq, pooled = self.encode(F, inputs, token_types, valid_length)
-        return self.head(seq, pooled, valid_length)
 
 
 def build_electra(config, *, use_mlm=False, use_nsp=False, task=None, num_classes=None):

@@ -20,7 +20,8 @@ from typing import ClassVar
 from heads import MLMHead
 
 from ._registry import register_model
-from ._transformer import TransformerModel, check_heads, task_head_for
+from ._task import TaskModelMixin, task_head_for
+from ._transformer import TransformerModel, check_heads
 from .bert import BertConfig
 
 __all__ = ["RobertaConfig", "RobertaModel", "RobertaForPretraining", "RobertaForTask",
@@ -80,16 +81,9 @@ class RobertaForPretraining(RobertaModel):
         return seq, pooled, self.mlm_decoder(seq, masked_positions)
 
 
-class RobertaForTask(RobertaModel):
+class RobertaForTask(TaskModelMixin, RobertaModel):
     """The backbone plus one task head (see :mod:`heads`), as child ``head``."""
 
-    def __init__(self, config, head):
-        super().__init__(config, use_pooler=getattr(head, "uses_pooled", True))
-        self.head = head
-
-    def hybrid_forward(self, F, inputs, token_types=None, valid_length=None):
-        seq, pooled = self.encode(F, inputs, token_types, valid_length)
-        return self.head(seq, pooled, valid_length)
 
 
 def build_roberta(config, *, use_mlm=False, use_nsp=False, task=None, num_classes=None):
