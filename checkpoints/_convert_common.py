@@ -7,6 +7,7 @@ module has ``weight``/``bias`` everywhere, a ``"norm"`` module ``gamma``/``beta`
 (and GluonNLP 0.10) and ``weight``/``bias`` in Hugging Face, an ``"embed"`` table ``weight``.
 """
 import re
+from ._mx_compat import remove_child
 
 __all__ = ["task_from_names", "config_fields_from_shapes", "drop_unloaded",
            "ENCODER_LAYER_MODULES", "HF_EMBEDDING_MODULES", "HF_PARAMS", "GLUONNLP_PARAMS",
@@ -210,10 +211,7 @@ def drop_unloaded(block, missing, *, keep_pooler_for=("use_nsp", "use_sop")):
     if pooler <= set(missing) and getattr(block, "use_pooler", False) \
             and not any(getattr(block, flag, False) for flag in keep_pooler_for) \
             and getattr(getattr(block, "head", None), "uses_pooled", False) is False:
-        block._children.pop("pooler", None)
-        block.__dict__.pop("pooler", None)
+        remove_child(block, "pooler")
         block.use_pooler = False
-        if hasattr(block, "_clear_cached_op"):
-            block._clear_cached_op()
         missing = [n for n in missing if n not in pooler]
     return missing

@@ -15,7 +15,7 @@ import numpy as np
 from mxnet.gluon import Block, Parameter
 
 __all__ = [
-    "Block", "Parameter", "structural_params", "iter_blocks", "replace_parameter",
+    "Block", "Parameter", "structural_params", "iter_blocks", "replace_parameter", "remove_child",
     "shape_is_known", "merge_shapes", "set_shape", "param_dtype", "is_initialized",
     "numpy_view", "adopt_data", "ensure_initialized", "param_ndarray",
 ]
@@ -46,6 +46,14 @@ def replace_parameter(owner, attr, param):
     own[param.name] = param
     if hasattr(owner, "_clear_cached_op"):
         owner._clear_cached_op()
+
+
+def remove_child(block, name):
+    """Detach the child block ``name`` (a head switched off after construction)."""
+    block._children.pop(name, None)
+    block.__dict__.pop(name, None)
+    if hasattr(block, "_clear_cached_op"):
+        block._clear_cached_op()
 
 
 def shape_is_known(shape):

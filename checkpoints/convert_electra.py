@@ -33,6 +33,7 @@ from ._convert_common import (_compile, _lookup, check_absolute_positions, check
                               config_fields_from_shapes, fields_from_hf, fields_to_hf,
                               hf_activation, hf_config_fields, hf_ignored, hf_mlm_head_pairs,
                               hf_task_architectures, name_pairs, task_from_names)
+from ._mx_compat import remove_child
 
 __all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
@@ -309,10 +310,7 @@ def drop_unloaded(block, missing):
         from checkpoints import ties_of
         own -= set(ties_of(block))
         if own <= set(generator):
-            block._children.pop("generator", None)
-            block.__dict__.pop("generator", None)
-            if hasattr(block, "_clear_cached_op"):
-                block._clear_cached_op()
+            remove_child(block, "generator")
             missing = [n for n in missing if not n.startswith(GENERATOR_PREFIX)]
     return missing
 
