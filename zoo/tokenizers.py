@@ -46,6 +46,7 @@ Dependencies: WordPiece and vocabulary training need nothing beyond the standard
 ``sentencepiece``; the ``tokenizers`` package is optional (``backend="tokenizers"``,
 ``build_vocab(..., trainer="tokenizers")``) except for byte-level BPE folders, which need it.
 """
+import abc
 import importlib
 import json
 import os
@@ -132,37 +133,43 @@ def _truncate_pair(a, b, budget, truncation, source):
     del b[n2:]
 
 
-class Tokenizer:
+class Tokenizer(abc.ABC):
     """The common interface; see the module docstring."""
 
     kind = None
     pair_layout = "bert"          # "bert": [CLS] a [SEP] b [SEP]; "roberta": <s> a </s></s> b </s>
 
     # ---- to be provided by subclasses -------------------------------------------------
+    @abc.abstractmethod
     def tokenize(self, text):
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def encode(self, text):
-        raise NotImplementedError
+        ...
 
     def encode_batch(self, texts):
         """``[encode(t) for t in texts]``, faster where the backend batches."""
         return [self.encode(t) for t in texts]
 
+    @abc.abstractmethod
     def id_to_token(self, i):
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def token_to_id(self, token):
         """The id of ``token``, or None when the vocabulary lacks it."""
-        raise NotImplementedError
+        ...
 
     @property
+    @abc.abstractmethod
     def vocab_size(self):
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _files(self):
         """``{file name: str | bytes}`` of this tokenizer's files (Hugging Face layout)."""
-        raise NotImplementedError
+        ...
 
     # ---- shared ----------------------------------------------------------------------
     source = "<tokenizer>"
@@ -226,8 +233,9 @@ class Tokenizer:
                 types += [1] * (len(ib) + 1)
         return Encoding(ids, types)
 
+    @abc.abstractmethod
     def decode(self, ids, skip_special_tokens=True):
-        raise NotImplementedError
+        ...
 
     def word_start_mask(self):
         """A numpy bool array (vocab_size,): True where a token begins a word (for whole-word
@@ -244,8 +252,9 @@ class Tokenizer:
         return True
 
     # ---- persistence -----------------------------------------------------------------
+    @abc.abstractmethod
     def _config(self):
-        raise NotImplementedError
+        ...
 
     def save(self, directory):
         """Write the tokenizer as a Hugging Face style folder (created if needed)."""
