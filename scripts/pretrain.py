@@ -22,6 +22,7 @@ start it with the tracker that ships in the mxnet wheel, e.g. on one machine::
 writes checkpoints and metrics.
 """
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -214,6 +215,10 @@ class Run:
                                  f"tokenizer (drop --vocab) or a matching vocabulary")
         else:
             overrides.setdefault("vocab_size", self.tokenizer.vocab_size)
+            fields = {f.name for f in dataclasses.fields(zoo.get_config(name))}
+            if "pad_token_id" in fields and self.tokenizer.pad_id is not None:
+                # RoBERTa derives position ids from the padding id: it must be the tokenizer's.
+                overrides.setdefault("pad_token_id", self.tokenizer.pad_id)
         entry_family = zoo._registry.get_entry(name).family
         if entry_family not in OBJECTIVES:
             raise UsageError(f"--model {a.model}: no pretraining recipe for family "

@@ -240,3 +240,11 @@ def test_every_family_pretrains_and_loads_headless(tmp_path, text_corpus, wordpi
     report = model.load_report
     assert report.missing == [] and report.aliased == {}
     assert report.unused and all(n.startswith(HEAD_PREFIXES[family]) for n in report.unused)
+
+
+def test_roberta_takes_the_tokenizers_padding_id(tmp_path, text_corpus, wordpiece_vocab):
+    out = tmp_path / "roberta"
+    pretrain("--model", "roberta_tiny", "--max-seq-length", 32, "--batch-size", 4, "--no-progress",
+             "--corpus", text_corpus, "--vocab", wordpiece_vocab, "--output", out, "--max-steps", 2)
+    config = checkpoints.inspect(str(out / "model.params")).config
+    assert config["pad_token_id"] == zoo.get_tokenizer(str(wordpiece_vocab)).pad_id == 0
