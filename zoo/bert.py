@@ -113,21 +113,34 @@ class BertSelfAttention(HybridBlock):
 
     def __init__(self, units, num_heads, attention_dropout, initializer_range):
         super().__init__()
-        self.num_heads = num_heads
+        self.units, self.num_heads = units, num_heads
         self.query = dense(units, units, initializer_range)
         self.key = dense(units, units, initializer_range)
         self.value = dense(units, units, initializer_range)
         self.dropout = nn.Dropout(attention_dropout)
+
+    def _fused_qkv(self, F, x):
+        """One (3*units, units) projection, rows interleaved per head as [q_h; k_h; v_h],
+        built from the three Dense blocks' parameters (which keep the checkpoint names):
+        one matrix product instead of three plus a copy of their outputs."""
+        heads, head_dim, units = self.num_heads, self.units // self.num_heads, self.units
+
+        def value(p):
+            return p.var() if F is mx.sym else p.data(x.context)
+
+        projections = (self.query, self.key, self.value)
+        weight = F.reshape(F.stack(*[F.reshape(value(p.weight), shape=(heads, head_dim, units))
+                                     for p in projections], axis=1), shape=(3 * units, units))
+        bias = F.reshape(F.stack(*[F.reshape(value(p.bias), shape=(heads, head_dim))
+                                   for p in projections], axis=1), shape=(3 * units,))
+        return F.FullyConnected(x, weight, bias, num_hidden=3 * units, flatten=False)
 
     def hybrid_forward(self, F, x, attn_length=None):
         """x (L, B, units); attn_length (B*heads, L) int32 or None -> context (L, B, units).
 
         Row ``b*heads + h`` of ``attn_length`` is how many keys example ``b`` attends to.
         """
-        # (L, B, units) -> (L, B, heads, 1, head_dim) -> concat -> (L, B, heads*3*head_dim)
-        per_head = [F.expand_dims(F.reshape(proj(x), shape=(0, 0, self.num_heads, -1)), axis=3)
-                    for proj in (self.query, self.key, self.value)]
-        qkv = F.reshape(F.concat(*per_head, dim=3), shape=(0, 0, -1))
+        qkv = self._fused_qkv(F, x)                                      # (L, B, heads*3*head_dim)
         scores = F.contrib.interleaved_matmul_selfatt_qk(qkv, heads=self.num_heads)  # (B*H, L, L)
         if attn_length is None:
             probs = F.softmax(scores, axis=-1)
