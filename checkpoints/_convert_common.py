@@ -136,6 +136,18 @@ def fields_to_hf(out, config, fields):
     return out
 
 
+def hf_config_dict(model_type, architecture, config, fields, activations=None, **extra):
+    """The ``config.json`` dict every family writes: model type, architecture, absolute
+    positions, tied embeddings, ``extra`` keys, the mapped ``fields`` and (with an
+    ``activations`` table, tiezoo name -> HF name) ``hidden_act``."""
+    out = {"model_type": model_type, "architectures": [architecture],
+           "position_embedding_type": "absolute", **extra, "tie_word_embeddings": True}
+    fields_to_hf(out, config, fields)
+    if activations is not None and "activation" in config:
+        out["hidden_act"] = activations[config["activation"]]
+    return out
+
+
 def hf_task_architectures(model):
     """task -> the Hugging Face architecture of a ``model`` ("Bert", "Roberta", ...) with it."""
     return {"classification": f"{model}ForSequenceClassification",

@@ -21,7 +21,7 @@ import re
 
 from ._convert_common import (HF_EMBEDDING_MODULES, _compile, _lookup, check_absolute_positions,
                               check_architecture, config_fields_from_shapes, drop_unloaded,
-                              encoder_layer_pairs, fields_from_hf, fields_to_hf, hf_activation,
+                              encoder_layer_pairs, fields_from_hf, hf_config_dict, hf_activation,
                               hf_config_fields, hf_ignored, hf_mlm_head_pairs,
                               hf_task_architectures, lookup_hf_name, name_pairs, task_from_names)
 
@@ -148,13 +148,8 @@ def config_from_hf(hf_config):
 def config_to_hf(config, architecture="AlbertForPreTraining"):
     """A Hugging Face ``config.json`` dict from a tiezoo AlbertConfig dict."""
     _check_architecture(architecture)
-    out = {"model_type": MODEL_TYPE, "architectures": [architecture],
-           "position_embedding_type": "absolute", "num_hidden_groups": 1,
-           "inner_group_num": 1, "tie_word_embeddings": True}
-    fields_to_hf(out, config, HF_CONFIG_FIELDS)
-    if "activation" in config:
-        out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
-    return out
+    return hf_config_dict(MODEL_TYPE, architecture, config, HF_CONFIG_FIELDS, _TO_HF_ACTIVATIONS,
+                          num_hidden_groups=1, inner_group_num=1)
 
 
 # ----------------------------------------------------------------- converter table

@@ -21,7 +21,7 @@ import re
 from ._convert_common import (GLUONNLP_PARAMS, HF_EMBEDDING_MODULES, _compile, _lookup,
                               check_absolute_positions, check_architecture,
                               config_fields_from_shapes, encoder_layer_pairs, fields_from_hf,
-                              fields_to_hf, hf_activation, hf_config_fields, hf_ignored,
+                              hf_config_dict, hf_activation, hf_config_fields, hf_ignored,
                               hf_mlm_head_pairs, hf_task_architectures, lookup_hf_name,
                               name_pairs, task_from_names)
 from ._convert_common import drop_unloaded as _drop_unloaded
@@ -210,9 +210,7 @@ def config_from_hf(hf_config):
 
 def config_to_hf(config, architecture="BertForPreTraining"):
     """A Hugging Face ``config.json`` dict from a tiezoo BertConfig dict."""
-    out = {"model_type": "bert", "architectures": [architecture],
-           "position_embedding_type": "absolute", "tie_word_embeddings": True}
-    return fields_to_hf(out, config, HF_CONFIG_FIELDS)
+    return hf_config_dict("bert", architecture, config, HF_CONFIG_FIELDS)
 
 
 # ----------------------------------------------------------------- converter table

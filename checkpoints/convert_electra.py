@@ -30,7 +30,7 @@ import re
 
 from .convert_bert import HF_BACKBONE as _BERT_BACKBONE
 from ._convert_common import (_compile, _lookup, check_absolute_positions, check_architecture,
-                              config_fields_from_shapes, fields_from_hf, fields_to_hf,
+                              config_fields_from_shapes, fields_from_hf, hf_config_dict,
                               hf_activation, hf_config_fields, hf_ignored, hf_mlm_head_pairs,
                               hf_task_architectures, name_pairs, task_from_names)
 from ._mx_compat import remove_child
@@ -231,11 +231,7 @@ def config_to_hf(config, architecture="ElectraForPreTraining"):
     """A Hugging Face ``config.json`` dict from a tiezoo ElectraConfig dict; for
     ``ElectraForMaskedLM``, the generator's."""
     arch = _check_architecture(architecture)
-    out = {"model_type": MODEL_TYPE, "architectures": [architecture],
-           "position_embedding_type": "absolute", "tie_word_embeddings": True}
-    fields_to_hf(out, config, HF_CONFIG_FIELDS)
-    if "activation" in config:
-        out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
+    out = hf_config_dict(MODEL_TYPE, architecture, config, HF_CONFIG_FIELDS, _TO_HF_ACTIVATIONS)
     if arch["tiezoo_prefix"]:
         for ours, theirs in _GENERATOR_FIELDS:
             if config.get(ours) is not None:

@@ -19,7 +19,7 @@ import re
 from .convert_bert import HF_BACKBONE as _BERT_BACKBONE
 from ._convert_common import (_compile, _lookup, check_absolute_positions, check_architecture,
                               config_fields_from_shapes, drop_unloaded, fields_from_hf,
-                              fields_to_hf, hf_activation, hf_config_fields, hf_ignored,
+                              hf_config_dict, hf_activation, hf_config_fields, hf_ignored,
                               hf_mlm_head_pairs, hf_task_architectures, lookup_hf_name,
                               task_from_names)
 
@@ -121,12 +121,7 @@ def config_from_hf(hf_config):
 def config_to_hf(config, architecture="RobertaForMaskedLM"):
     """A Hugging Face ``config.json`` dict from a tiezoo RobertaConfig dict."""
     _check_architecture(architecture)
-    out = {"model_type": MODEL_TYPE, "architectures": [architecture],
-           "position_embedding_type": "absolute", "tie_word_embeddings": True}
-    fields_to_hf(out, config, HF_CONFIG_FIELDS)
-    if "activation" in config:
-        out["hidden_act"] = _TO_HF_ACTIVATIONS[config["activation"]]
-    return out
+    return hf_config_dict(MODEL_TYPE, architecture, config, HF_CONFIG_FIELDS, _TO_HF_ACTIVATIONS)
 
 
 # ----------------------------------------------------------------- converter table

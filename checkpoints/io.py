@@ -160,10 +160,10 @@ class LoadReport:
 
 
 def _check_metadata(index):
-    """Validate the metadata against the container; returns (tensor table, tie map)."""
+    """Validate the metadata against the container; returns (tensor table, tie map, body)."""
     meta = _unseal(index)
     if meta is None:
-        return {}, {}
+        return {}, {}, {}
     path = index.path
     if meta.get("format") != FORMAT_NAME:
         raise CorruptCheckpointError(f"{path}: metadata has format {meta.get('format')!r}, "
@@ -185,7 +185,7 @@ def _check_metadata(index):
                 or list(info.get("shape", ())) != list(entry.shape)):
             raise CorruptCheckpointError(f"{path}: tensor {name!r}: metadata says {info}, the "
                                          f"file holds {entry.dtype.name}{list(entry.shape)}")
-    return table, ties
+    return table, ties, meta
 
 
 def _place(block, names, file_ties, params, model_ties, rename):
@@ -252,7 +252,7 @@ def load(block, path, *, strict=False, ctx=None, rename=None):
     """
     path = str(path)
     index = formats.read_index(path)
-    table, file_ties = _check_metadata(index)
+    table, file_ties, _meta = _check_metadata(index)
     params = mxc.structural_params(block)
     model_ties = ties_of(block)
     placement = _place(block, list(index.entries), file_ties, params, model_ties, rename)
@@ -351,8 +351,7 @@ def inspect(path, *, verify=False):
     """Describe a checkpoint; with ``verify=True`` also check every tensor's crc32."""
     path = str(path)
     index = formats.read_index(path)
-    table, ties = _check_metadata(index)
-    meta = _unseal(index) or {}
+    table, ties, meta = _check_metadata(index)
     if verify and table:
         with open(path, "rb") as f:
             for name, entry in index.entries.items():
@@ -376,9 +375,8 @@ def inspect(path, *, verify=False):
 def read_assets(path):
     """``{name: bytes}`` of the assets stored in a tiezoo checkpoint."""
     index = formats.read_index(str(path))
-    _check_metadata(index)
     out = {}
-    for name, info in ((_unseal(index) or {}).get("assets") or {}).items():
+    for name, info in (_check_metadata(index)[2].get("assets") or {}).items():
         try:
             data = info["data"]
             out[name] = (base64.b64decode(data, validate=True) if info["encoding"] == "base64"

@@ -50,6 +50,7 @@ import zoo  # noqa: E402
 from heads import make_task_head  # noqa: E402
 from heads.losses import ClassificationLoss, RegressionLoss, SpanLoss  # noqa: E402
 from zoo import tasks, training  # noqa: E402
+from zoo.training import UsageError  # noqa: E402
 from zoo.tasks import TaskDataError  # noqa: E402
 from zoo.tokenizers import TokenizerError  # noqa: E402
 
@@ -57,10 +58,6 @@ TASKS = ("classification", "regression", "tagging", "qa")
 TASK_ASSET = "finetune/task.json"     # the task description stored in a finetuned checkpoint
 HF_CONFIG_ASSET = "hf/config.json"    # labels for `zoo convert ... --to hf`
 TRUNCATIONS = ("longest_first", "only_first", "only_second", "none")
-
-
-class UsageError(Exception):
-    """Bad input detected before training: printed as one clear line, exit status 2."""
 
 
 # ================================================================================ arguments
@@ -191,27 +188,6 @@ def parse_predict_args(argv=None):
     if args.batch_size < 1:
         ap.error("--batch-size must be at least 1")
     return args
-
-
-def _contexts(spec):
-    if spec == "cpu":
-        return mx.cpu()
-    if spec.startswith("gpu"):
-        return mx.gpu(int(spec.partition(":")[2] or 0))
-    raise UsageError(f"--ctx {spec!r}: expected cpu or gpu:N")
-
-
-def _overrides(items):
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--override {item!r}: expected FIELD=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
 
 
 # ============================================================================ task handlers
@@ -678,7 +654,7 @@ def _describe(model):
 
 def prepare(args):
     """Everything checked before the first step: checkpoint, tokenizer, data, labels."""
-    ctx = _contexts(args.ctx)
+    ctx = training.parse_contexts(args.ctx)[0]
     if os.path.isdir(args.pretrained):
         # a Hugging Face folder: converted once, through the same path as `zoo convert`
         from zoo import convert
@@ -790,7 +766,7 @@ def train(args):
 
     training.seed_everything(args.seed)
     model = build_model(args.pretrained, args.task, handler.num_classes, name=args.model,
-                        overrides=_overrides(args.override), ctx=ctx, log=_log)
+                        overrides=training.parse_overrides(args.override), ctx=ctx, log=_log)
     _describe(model)
     pretrained_assets = checkpoints.read_assets(args.pretrained) \
         if checkpoints.inspect(args.pretrained).format_version else {}
@@ -923,7 +899,7 @@ def train(args):
 # ================================================================================ prediction
 
 def predict(args):
-    ctx = _contexts(args.ctx)
+    ctx = training.parse_contexts(args.ctx)[0]
     try:
         info = checkpoints.inspect(args.model)
         assets = checkpoints.read_assets(args.model) if info.format_version else {}

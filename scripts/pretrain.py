@@ -44,6 +44,7 @@ import zoo  # noqa: E402
 from heads import RTDLoss  # noqa: E402
 from heads.losses import MaskedLMLoss, NSPLoss  # noqa: E402
 from zoo import training  # noqa: E402
+from zoo.training import UsageError  # noqa: E402
 from zoo.data import DataError, PretrainingPipeline  # noqa: E402
 from zoo.tokenizers import TokenizerError, build_vocab, get_tokenizer  # noqa: E402
 
@@ -57,10 +58,6 @@ OBJECTIVES = {
     "electra": ("rtd", {"use_mlm": True}),
 }
 RTD_WEIGHT = 50.0
-
-
-class UsageError(Exception):
-    """Bad input detected before training: printed as one clear line, exit status 2."""
 
 
 def parse_args(argv=None):
@@ -125,34 +122,12 @@ def parse_args(argv=None):
     return args
 
 
-def _contexts(spec):
-    if spec == "cpu":
-        return [mx.cpu()]
-    if spec.startswith("gpu"):
-        ids = spec.partition(":")[2] or "0"
-        return [mx.gpu(int(i)) for i in ids.split(",")]
-    raise UsageError(f"--ctx {spec!r}: expected cpu or gpu:0,1,...")
-
-
-def _overrides(items):
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--override {item!r}: expected FIELD=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
-
 class Run:
     """Everything one pretraining run holds: model, tokenizer, data, optimizer, logs."""
 
     def __init__(self, args):
         self.args = args
-        self.ctxs = _contexts(args.ctx)
+        self.ctxs = training.parse_contexts(args.ctx)
         self.kv = mx.kv.create(args.kvstore) if args.kvstore.startswith("dist") else None
         self.rank = self.kv.rank if self.kv else 0
         self.num_workers = self.kv.num_workers if self.kv else 1
@@ -198,7 +173,7 @@ class Run:
     # ---- model --------------------------------------------------------------------------
     def _model(self):
         a = self.args
-        overrides = _overrides(a.override)
+        overrides = training.parse_overrides(a.override)
         name = a.model
         start = os.path.join(self.resume_path, "model.params") if self.resume_path else a.init_from
         if start:

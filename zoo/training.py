@@ -21,8 +21,38 @@ import numpy as np
 
 import checkpoints
 
-__all__ = ["learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
+__all__ = ["UsageError", "parse_contexts", "parse_overrides", "learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
            "Watchdog", "seed_everything", "step_seed", "layerwise_lr_mults"]
+
+
+class UsageError(Exception):
+    """Bad command-line input detected before training: the scripts print it as one clear
+    line and exit with status 2."""
+
+
+def parse_contexts(spec):
+    """``--ctx``: ``cpu`` or ``gpu:0,1`` -> a list of MXNet contexts."""
+    if spec == "cpu":
+        return [mx.cpu()]
+    if spec.startswith("gpu"):
+        ids = spec.partition(":")[2] or "0"
+        return [mx.gpu(int(i)) for i in ids.split(",")]
+    raise UsageError(f"--ctx {spec!r}: expected cpu or gpu:0,1,...")
+
+
+def parse_overrides(items):
+    """``--override FIELD=VALUE`` (repeatable) -> config overrides; values parse as JSON
+    where they can (numbers, booleans), else stay strings."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--override {item!r}: expected FIELD=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
 
 
 def learning_rate(step, *, base_lr, warmup_steps, total_steps, decay="linear", power=1.0):
