@@ -135,19 +135,17 @@ class BertSelfAttention(HybridBlock):
                                    for p in projections], axis=1), shape=(3 * units,))
         return F.FullyConnected(x, weight, bias, num_hidden=3 * units, flatten=False)
 
-    def hybrid_forward(self, F, x, attn_length=None):
-        """x (L, B, units); attn_length (B*heads, L) int32 or None -> context (L, B, units).
+    def hybrid_forward(self, F, x, key_mask=None):
+        """x (L, B, units); key_mask (B*heads, 1, L) or None -> context (L, B, units).
 
-        Row ``b*heads + h`` of ``attn_length`` is how many keys example ``b`` attends to.
+        Row ``b*heads + h`` of ``key_mask`` is 0 for the keys example ``b`` attends to and
+        ``MASKED_SCORE`` for its padding (see :class:`BertEncoder`).
         """
         qkv = self._fused_qkv(F, x)                                      # (L, B, heads*3*head_dim)
         scores = F.contrib.interleaved_matmul_selfatt_qk(qkv, heads=self.num_heads)  # (B*H, L, L)
-        if attn_length is None:
-            probs = F.softmax(scores, axis=-1)
-        else:
-            # keys at or past the valid length get probability exactly 0
-            probs = F.softmax(scores, length=attn_length, use_length=True, axis=-1)
-        probs = self.dropout(probs)
+        if key_mask is not None:
+            scores = F.broadcast_add(scores, key_mask)
+        probs = self.dropout(F.softmax(scores, axis=-1))
         return F.contrib.interleaved_matmul_selfatt_valatt(qkv, probs, heads=self.num_heads)
 
 
@@ -167,16 +165,22 @@ class BertLayer(HybridBlock):
         self.ffn_layer_norm = nn.LayerNorm(epsilon=c.layer_norm_eps, in_channels=c.units)
         self.dropout = nn.Dropout(c.dropout)
 
-    def hybrid_forward(self, F, x, attn_length=None):
-        """x (L, B, units); attn_length (B*heads, L) or None -> (L, B, units)."""
-        h = self.attention_proj(self.attention(x, attn_length))
+    def hybrid_forward(self, F, x, key_mask=None):
+        """x (L, B, units); key_mask (B*heads, 1, L) or None -> (L, B, units)."""
+        h = self.attention_proj(self.attention(x, key_mask))
         h = self.attention_layer_norm(x + self.dropout(h))
         out = self.ffn_2(self.ffn_activation(self.ffn_1(h)))
         return self.ffn_layer_norm(h + self.dropout(out))
 
 
+# Added to the attention score of every padding key: exp(MASKED_SCORE - max) is exactly 0 in
+# float32, so padding gets probability exactly 0 (finite, so that a row with no valid key
+# stays defined, as in Hugging Face, which adds the dtype's minimum).
+MASKED_SCORE = -1e30
+
+
 class BertEncoder(HybridBlock):
-    """``num_layers`` BertLayers; turns ``valid_length`` into the attention lengths once."""
+    """``num_layers`` BertLayers; turns ``valid_length`` into the attention mask once."""
 
     def __init__(self, config):
         super().__init__()
@@ -187,17 +191,19 @@ class BertEncoder(HybridBlock):
 
     def hybrid_forward(self, F, x, valid_length=None):
         """x (L, B, units) time-major; valid_length (B,) or None -> (L, B, units)."""
-        attn_length = None
+        key_mask = None
         if valid_length is not None:
-            # softmax(length=...) takes one length per row of the (B*heads, L, L) scores:
-            # (B,) -> (B, L) -> (B, heads, L) -> (B*heads, L)
-            zeros = F.zeros_like(F.contrib.arange_like(x, axis=0))                # (L,)
-            rows = F.broadcast_add(F.reshape(F.cast(valid_length, "float32"), shape=(-1, 1)),
-                                   F.reshape(zeros, shape=(1, -1)))
-            rows = F.broadcast_axis(F.expand_dims(rows, axis=1), axis=1, size=self.num_heads)
-            attn_length = F.cast(F.reshape(rows, shape=(-3, 0)), "int32")
+            # An additive mask rather than softmax(length=...): MXNet 1.9.1's softmax with
+            # lengths is ~10x slower than its plain (oneDNN) softmax, which more than pays
+            # for the broadcast add. (B,) -> (B, L) -> (B*heads, 1, L), rows as the scores'.
+            keys = F.reshape(F.contrib.arange_like(x, axis=0), shape=(1, -1))        # (1, L)
+            padding = F.broadcast_greater_equal(
+                keys, F.reshape(F.cast(valid_length, "float32"), shape=(-1, 1)))     # (B, L)
+            key_mask = F.broadcast_axis(F.expand_dims(padding * MASKED_SCORE, axis=1),
+                                        axis=1, size=self.num_heads)                   # (B, H, L)
+            key_mask = F.expand_dims(F.reshape(key_mask, shape=(-3, 0)), axis=1)
         for layer in self.layers:
-            x = layer(x, attn_length)
+            x = layer(x, key_mask)
         return x
 
 
