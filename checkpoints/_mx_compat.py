@@ -7,8 +7,12 @@ read) and the Block's ``ParameterDict`` (what ``collect_params``, ``initialize``
 Parameter, so sharing one after construction has to touch those three directly.
 A port to MXNet 2.0 (where ``_reg_params`` and ``ParameterDict`` are gone and
 ``Block.share_parameters`` accepts structural names) rewrites this module only.
+
+The one piece that is not about parameters, :func:`configure_onednn_isa`, is here because it
+too is a fact about the MXNet 1.9.1 wheel (the oneDNN build inside it), to revisit in a port.
 """
 import ctypes
+import os
 
 import mxnet as mx
 import numpy as np
@@ -17,7 +21,7 @@ from mxnet.gluon import Block, Parameter
 __all__ = [
     "Block", "Parameter", "structural_params", "iter_blocks", "replace_parameter", "remove_child",
     "shape_is_known", "merge_shapes", "set_shape", "param_dtype", "is_initialized",
-    "numpy_view", "adopt_data", "ensure_initialized", "param_ndarray",
+    "numpy_view", "adopt_data", "ensure_initialized", "param_ndarray", "configure_onednn_isa",
 ]
 
 
@@ -140,3 +144,47 @@ def ensure_initialized(param, ctx=None):
         return
     # With an unknown shape MXNet defers the allocation to the first forward pass.
     param.initialize(ctx=ctx or mx.cpu())
+
+
+# --------------------------------------------------------------------------- oneDNN dispatch
+
+ONEDNN_ISA_VARIABLES = ("DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA", "MKLDNN_MAX_CPU_ISA")
+
+
+def _cpu_vendor():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def configure_onednn_isa():
+    """On AMD CPUs, make MXNet's oneDNN use its AVX2 kernels; return the ISA chosen, or None.
+
+    Why: the oneDNN 2.4.4 inside MXNet 1.9.1 picks its AVX-512 kernels on any CPU that has
+    AVX-512, and on AMD EPYC (Zen 4) its float32 inner products then run at 100-130 GFLOP/s
+    on 2 cores where its AVX2 kernels reach 175-220 (3072 -> 768 over 128 rows: 6.0 ms
+    against 3.2 ms); a BERT-base forward over 1 x 128 tokens gets ~10 % faster, BERT-small's
+    ~25 %. Intel CPUs keep the default. A ``DNNL_MAX_CPU_ISA`` (or ``ONEDNN_``/``MKLDNN_``)
+    already in the environment always wins, so ``DNNL_MAX_CPU_ISA=ALL`` turns this off.
+
+    oneDNN reads the variable once, when it builds its first primitive; the variable is set
+    only around a tiny MXNet operation that makes that happen, then removed, so that other
+    oneDNN copies in the process (PyTorch's, which is faster with AVX-512 here) keep their
+    defaults. Without effect if MXNet has already run a oneDNN operation.
+    """
+    if any(v in os.environ for v in ONEDNN_ISA_VARIABLES):
+        return None
+    if _cpu_vendor() != "AuthenticAMD" or not mx.runtime.Features().is_enabled("MKLDNN"):
+        return None
+    os.environ["DNNL_MAX_CPU_ISA"] = "AVX2"
+    try:
+        x = mx.nd.ones((1, 16))
+        mx.nd.FullyConnected(x, mx.nd.ones((16, 16)), no_bias=True, num_hidden=16).wait_to_read()
+    finally:
+        del os.environ["DNNL_MAX_CPU_ISA"]
+    return "AVX2"

@@ -18,6 +18,7 @@ import warnings
 import mxnet as mx
 
 from checkpoints import inspect, load
+from checkpoints._mx_compat import configure_onednn_isa
 
 from . import _registry
 from ._registry import UnknownModelError, list_families, list_models, register_model
@@ -30,6 +31,9 @@ __all__ = ["get_tokenizer", "get_model", "list_models", "list_families", "regist
            "UnknownModelError", "BertConfig"]
 
 _log = logging.getLogger(__name__)
+
+# Before any model runs: MXNet's oneDNN reads its kernel choice once (see the function).
+ONEDNN_ISA = configure_onednn_isa()
 
 # Parameters outside the backbone: a checkpoint without them is no reason for a warning.
 _HEAD_PREFIXES = ("mlm_decoder.", "nsp_classifier.", "head.", "sop_classifier.",
