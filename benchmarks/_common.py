@@ -6,7 +6,30 @@ import subprocess
 import sys
 import time
 
-__all__ = ["time_calls", "run_child_process"]
+__all__ = ["time_calls", "run_child_process", "child_environment", "describe_environment"]
+
+# On the 2-core dev machine (a VM) a BERT-small 1x128 forward takes either ~22 ms or ~27 ms,
+# MXNet and PyTorch alike: the machine switches between a fast and a slow state that lasts
+# seconds, whatever runs (measured: the same process, idle or busy in between, flips both
+# ways). Hence best-of-N timings and --rounds, which interleave the frameworks. Separately,
+# OpenMP threads that sleep between operators are always slow (OMP_WAIT_POLICY=PASSIVE:
+# 29-32 ms), and GNU OpenMP's default falls into that at times; ACTIVE (spin while waiting)
+# avoids it. Every child of a comparison gets the same policy; a value already set is kept.
+WAIT_POLICY = "ACTIVE"
+
+
+def child_environment(threads):
+    """The environment every measured process runs with, whatever its framework."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
+    env.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+    return env
+
+
+def describe_environment(threads):
+    """One line for a report's header: what ``child_environment`` sets."""
+    env = child_environment(threads)
+    return f"CPU threads {threads}, OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']}"
 
 
 def time_calls(fn, warmup, iters):
@@ -23,11 +46,8 @@ def time_calls(fn, warmup, iters):
 
 def run_child_process(script, framework, preset, args, iters):
     """Run ``script --child framework --preset preset`` with ``args``' warmup, latency
-    iterations and threads (the thread-count variables set to match) and ``iters`` timed
-    steps; its JSON result, with ``wall_s`` added. Exits naming the run if it fails."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="false",
-               PYTHONWARNINGS="ignore")
+    iterations and threads (in :func:`child_environment`) and ``iters`` timed steps; its JSON result, with ``wall_s`` added. Exits naming the run if it fails."""
+    env = child_environment(args.threads)
     cmd = [sys.executable, os.path.abspath(script), "--child", framework, "--preset", preset,
            "--warmup", str(args.warmup), "--iters", str(iters),
            "--lat-iters", str(args.lat_iters), "--threads", str(args.threads)]

@@ -19,7 +19,12 @@ minutes when the machine is otherwise idle; ``--quick`` (one timed training step
         [--threads N] [--rounds N] [--json OUT]
 
 Ratios are tiezoo / other for tokens/s and other / tiezoo for latency: above 1.0 means
-tiezoo is faster. Every process uses the same number of threads (default: all cores).
+tiezoo is faster. Every process uses the same number of threads (default: all cores) and
+``OMP_WAIT_POLICY=ACTIVE`` (see ``benchmarks/_common.py``). Both MXNet processes import
+``zoo``, so on AMD CPUs both run MXNet's oneDNN with the AVX2 kernels that ``import zoo``
+selects (``zoo.ONEDNN_ISA``, printed in the header): the comparison with GluonNLP is one of
+model code on the same backend settings. PyTorch keeps its own defaults. On a shared
+machine use ``--rounds 3`` or more: see ``benchmarks/_common.py`` for why.
 """
 import argparse
 import json
@@ -31,7 +36,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks._common import run_child_process, time_calls as _time  # noqa: E402
+from benchmarks._common import (describe_environment, run_child_process,  # noqa: E402
+                               time_calls as _time)
 
 FRAMEWORKS = ("tiezoo", "gluonnlp", "transformers")
 BATCH, SEQ_LEN, MASKED = 8, 128, 20
@@ -219,7 +225,9 @@ def main(argv=None):
     import mxnet
     import torch
     import transformers
-    print(f"CPU threads {args.threads}; batch {BATCH} x {SEQ_LEN}, {MASKED} masked/seq; "
+    import zoo
+    print(f"{describe_environment(args.threads)}, MXNet oneDNN ISA "
+          f"{zoo.ONEDNN_ISA or 'default'}; batch {BATCH} x {SEQ_LEN}, {MASKED} masked/seq; "
           f"warmup {args.warmup}, best of {args.iters} timed steps; mxnet "
           f"{mxnet.__version__}, torch {torch.__version__}, transformers "
           f"{transformers.__version__}", flush=True)

@@ -23,7 +23,9 @@ all on 2 cores (the default run about 4).
         [--threads N] [--rounds N] [--json OUT]
 
 Ratios are tiezoo / transformers for sequences/s and transformers / tiezoo for latency:
-above 1.00x means tiezoo is faster.
+above 1.00x means tiezoo is faster. Both processes run with ``OMP_WAIT_POLICY=ACTIVE``;
+ours with the oneDNN kernels ``import zoo`` selects (``zoo.ONEDNN_ISA``), PyTorch with its
+own defaults. On a shared machine use ``--rounds 3`` or more (see ``benchmarks/_common.py``).
 """
 import argparse
 import json
@@ -35,7 +37,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks._common import run_child_process, time_calls as _time  # noqa: E402
+from benchmarks._common import (describe_environment, run_child_process,  # noqa: E402
+                               time_calls as _time)
 
 FRAMEWORKS = ("tiezoo", "transformers")
 BATCH, SEQ_LEN, NUM_CLASSES = 32, 128, 2
@@ -176,7 +179,9 @@ def main(argv=None):
     import mxnet
     import torch
     import transformers
-    print(f"CPU threads {args.threads}; finetuning step: batch {BATCH} x {SEQ_LEN}, "
+    import zoo
+    print(f"{describe_environment(args.threads)}, MXNet oneDNN ISA "
+          f"{zoo.ONEDNN_ISA or 'default'}; finetuning step: batch {BATCH} x {SEQ_LEN}, "
           f"{NUM_CLASSES}-class head, AdamW, clip 1.0, dropout 0.1; latency: 1 x {SEQ_LEN}; "
           f"warmup {args.warmup}; mxnet {mxnet.__version__}, torch {torch.__version__}, "
           f"transformers {transformers.__version__}", flush=True)
