@@ -5,6 +5,8 @@ setup(
     version="0.1.0",
     description="Tie-aware model zoo for Apache MXNet: pretrain with tied heads, finetune head-less.",
     packages=["zoo", "heads", "checkpoints"],
+    # the native operators' source, compiled at first import (zoo/_native.py)
+    package_data={"zoo": ["native/*.cc"]},
     python_requires=">=3.9",
     install_requires=[
         "mxnet==1.9.1",

@@ -4,8 +4,8 @@ import math
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
-__all__ = ["ACTIVATIONS", "GELUTanh", "activation_block", "dense", "gather_positions",
-           "DropoutClassifier"]
+__all__ = ["ACTIVATIONS", "GELUTanh", "LayerNorm", "activation_block", "dense",
+           "gather_positions", "DropoutClassifier"]
 
 # MXNet's ``LeakyReLU(act_type='gelu')`` (what ``nn.GELU`` calls) is the exact erf form
 # 0.5 * x * (1 + erf(x / sqrt(2))), which is what BERT, Hugging Face's "gelu" and
@@ -22,6 +22,36 @@ class GELUTanh(HybridBlock):
 
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": lambda: nn.Activation("relu"), "gelu_tanh": GELUTanh}
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` over the last axis (same parameters and result) that runs tiezoo's
+    native ``tiezoo_layer_norm`` when it is loaded (see :mod:`zoo._native`): its backward is
+    ~8x faster than MXNet 1.9.1's (4096 x 512 on 2 cores: 4.6 ms against 38 ms forward +
+    backward), which makes LayerNorm go from 13 % of a bert_small finetuning step to 2 %.
+
+    The choice is made when the graph is built: MXNet's own operator is used on non-CPU
+    contexts and when gamma or beta accumulate gradients (``grad_req="add"``), since
+    extension operators are not told to add to a gradient rather than overwrite it. A graph
+    that uses the native operator needs ``import zoo`` wherever it is loaded (export).
+    """
+
+    def _use_native(self):
+        from zoo import _native
+        if not _native.AVAILABLE or self._axis != -1:
+            return False
+        params = (self.gamma, self.beta)
+        if any(p.grad_req not in ("write", "null") for p in params):
+            return False
+        try:
+            return all(c.device_type == "cpu" for p in params for c in p.list_ctx())
+        except RuntimeError:        # not initialized yet: decided again at the next build
+            return False
+
+    def hybrid_forward(self, F, data, gamma, beta):
+        if self._use_native():
+            return F.tiezoo_layer_norm(data, gamma, beta, eps=self._epsilon)
+        return super().hybrid_forward(F, data, gamma, beta)
 
 
 def activation_block(name):

@@ -8,7 +8,7 @@ input embedding matrix (Press & Wolf, 2017; as in BERT). The decoder keeps its o
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
-from ._layers import activation_block, dense, gather_positions
+from ._layers import LayerNorm, activation_block, dense, gather_positions
 
 __all__ = ["MLMHead", "NSPHead"]
 
@@ -30,7 +30,7 @@ class MLMHead(HybridBlock):
         embed_size = embed_size or units
         self.transform = dense(embed_size, units, initializer_range)
         self.activation = activation_block(activation)
-        self.layer_norm = nn.LayerNorm(epsilon=layer_norm_eps, in_channels=embed_size)
+        self.layer_norm = LayerNorm(epsilon=layer_norm_eps, in_channels=embed_size)
         # weight shape (vocab_size, embed_size) = the embedding matrix's: the tie type-checks
         self.decoder = dense(vocab_size, embed_size, initializer_range)
 

@@ -20,7 +20,7 @@ import mxnet as mx
 from checkpoints import inspect, load
 from checkpoints._mx_compat import configure_onednn_isa
 
-from . import _registry
+from . import _native, _registry
 from ._registry import UnknownModelError, list_families, list_models, register_model
 from . import bert  # noqa: F401  (registers the BERT presets)
 from . import roberta, albert, electra  # noqa: F401,E401  (register their presets)
@@ -34,6 +34,8 @@ _log = logging.getLogger(__name__)
 
 # Before any model runs: MXNet's oneDNN reads its kernel choice once (see the function).
 ONEDNN_ISA = configure_onednn_isa()
+# tiezoo's native operators (built on first use; MXNet's own ones when unavailable)
+_native.load()
 
 # Parameters outside the backbone: a checkpoint without them is no reason for a warning.
 _HEAD_PREFIXES = ("mlm_decoder.", "nsp_classifier.", "head.", "sop_classifier.",

@@ -26,7 +26,7 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
 from checkpoints import tied
-from heads._layers import dense
+from heads._layers import LayerNorm, dense
 
 from ._task import task_head_for
 from .bert import BertEncoder
@@ -56,7 +56,7 @@ class TransformerModel(HybridBlock):
         self.token_type_embed = nn.Embedding(c.type_vocab_size, embed_size,
                                              weight_initializer=emb_init)
         self.position_embed = nn.Embedding(c.max_length, embed_size, weight_initializer=emb_init)
-        self.embed_layer_norm = nn.LayerNorm(epsilon=c.layer_norm_eps, in_channels=embed_size)
+        self.embed_layer_norm = LayerNorm(epsilon=c.layer_norm_eps, in_channels=embed_size)
         self.embed_dropout = nn.Dropout(c.dropout)
         self.has_embed_proj = self.always_project or embed_size != c.units
         if self.has_embed_proj:

@@ -31,7 +31,7 @@ from mxnet.gluon import HybridBlock, nn
 
 from checkpoints import tied
 from heads import MLMHead, NSPHead
-from heads._layers import ACTIVATIONS, activation_block, dense
+from heads._layers import ACTIVATIONS, LayerNorm, activation_block, dense
 
 from ._registry import register_model
 from ._task import TaskModelMixin, task_head_for
@@ -158,11 +158,11 @@ class BertLayer(HybridBlock):
         self.attention = BertSelfAttention(c.units, c.num_heads, c.attention_dropout,
                                            c.initializer_range)
         self.attention_proj = dense(c.units, c.units, c.initializer_range)
-        self.attention_layer_norm = nn.LayerNorm(epsilon=c.layer_norm_eps, in_channels=c.units)
+        self.attention_layer_norm = LayerNorm(epsilon=c.layer_norm_eps, in_channels=c.units)
         self.ffn_1 = dense(c.hidden_size, c.units, c.initializer_range)
         self.ffn_activation = activation_block(c.activation)
         self.ffn_2 = dense(c.units, c.hidden_size, c.initializer_range)
-        self.ffn_layer_norm = nn.LayerNorm(epsilon=c.layer_norm_eps, in_channels=c.units)
+        self.ffn_layer_norm = LayerNorm(epsilon=c.layer_norm_eps, in_channels=c.units)
         self.dropout = nn.Dropout(c.dropout)
 
     def hybrid_forward(self, F, x, key_mask=None):
@@ -230,7 +230,7 @@ class BertModel(HybridBlock):
         self.token_type_embed = nn.Embedding(c.type_vocab_size, c.units,
                                              weight_initializer=emb_init)
         self.position_embed = nn.Embedding(c.max_length, c.units, weight_initializer=emb_init)
-        self.embed_layer_norm = nn.LayerNorm(epsilon=c.layer_norm_eps, in_channels=c.units)
+        self.embed_layer_norm = LayerNorm(epsilon=c.layer_norm_eps, in_channels=c.units)
         self.embed_dropout = nn.Dropout(c.dropout)
         self.encoder = BertEncoder(c)
         # Task heads that read only ``seq`` (tagging, QA) go without the pooler, as Hugging

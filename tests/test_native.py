@@ -1,0 +1,118 @@
+"""tiezoo's native extension operator (``zoo/native/layer_norm.cc``, loaded by ``zoo._native``):
+equal to MXNet's LayerNorm forward and backward, used only where it is correct, optional."""
+import os
+import shutil
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+
+import zoo  # noqa: F401  (loads the library)
+from heads._layers import LayerNorm
+from zoo import _native
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+needs_native = pytest.mark.skipif(not _native.AVAILABLE, reason=_native.STATUS)
+
+
+def test_library_is_built_wherever_a_compiler_is():
+    if shutil.which("g++") or shutil.which("c++"):
+        assert _native.AVAILABLE, _native.STATUS
+
+
+def _forward_backward(fn, x, gamma, beta, dy):
+    for v in (x, gamma, beta):
+        v.attach_grad()
+    with autograd.record():
+        y = fn(x, gamma, beta)
+    y.backward(dy)
+    return [y.asnumpy()] + [v.grad.asnumpy().copy() for v in (x, gamma, beta)]
+
+
+@needs_native
+@pytest.mark.parametrize("shape,eps", [((4096, 512), 1e-12), ((64, 3, 96), 1e-5),
+                                       ((5, 7), 1e-3), ((1, 1, 8), 1e-12)])
+def test_op_equals_mxnet_layer_norm_forward_and_backward(shape, eps):
+    rng = np.random.RandomState(0)
+    c = shape[-1]
+    x, dy = (mx.nd.array(rng.randn(*shape) * 3 + 1) for _ in range(2))
+    gamma, beta = mx.nd.array(rng.randn(c)), mx.nd.array(rng.randn(c))
+    ours = _forward_backward(lambda a, g, b: mx.nd.tiezoo_layer_norm(a, g, b, eps=eps),
+                             x, gamma, beta, dy)
+    theirs = _forward_backward(lambda a, g, b: mx.nd.LayerNorm(a, g, b, axis=-1, eps=eps),
+                               x, gamma, beta, dy)
+    for name, a, b in zip(("y", "dx", "dgamma", "dbeta"), ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max(), err_msg=name)
+
+
+def _block_outputs(native, grad_req="write"):
+    """Output and gradients of a hybridized LayerNorm, with the native operator on or off."""
+    saved = _native.AVAILABLE
+    _native.AVAILABLE = native
+    try:
+        mx.random.seed(1)
+        block = LayerNorm(epsilon=1e-12, in_channels=32)
+        block.initialize(mx.init.Normal(1.0))
+        block.collect_params().setattr("grad_req", grad_req)
+        block.hybridize(static_alloc=True)
+        x = mx.nd.array(np.random.RandomState(2).randn(16, 4, 32))
+        x.attach_grad()
+        for _ in range(2):                       # with "add", gradients of 2 passes add up
+            with autograd.record():
+                y = block(x)
+            y.backward(mx.nd.ones_like(y) * mx.nd.arange(32))
+        graph = block._cached_graph[1].tojson()
+        return y.asnumpy(), block.gamma.grad().asnumpy(), block.beta.grad().asnumpy(), graph
+    finally:
+        _native.AVAILABLE = saved
+
+
+@needs_native
+@pytest.mark.parametrize("grad_req", ["write", "add"])
+def test_block_uses_the_native_op_only_where_gradients_are_overwritten(grad_req):
+    ours = _block_outputs(True, grad_req)
+    theirs = _block_outputs(False, grad_req)
+    assert ("tiezoo_layer_norm" in ours[3]) == (grad_req == "write")
+    assert "tiezoo_layer_norm" not in theirs[3]
+    for a, b in zip(ours[:3], theirs[:3]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@needs_native
+def test_exported_model_with_the_native_op_reloads(tmp_path):
+    model = zoo.get_model("bert_test", dropout=0.0, attention_dropout=0.0)
+    model.hybridize()
+    ids = mx.nd.array(np.random.RandomState(3).randint(5, 100, size=(2, 9)))
+    seq, _ = model(ids)
+    prefix = str(tmp_path / "bert")
+    model.export(prefix)
+    with open(prefix + "-symbol.json") as f:
+        assert "tiezoo_layer_norm" in f.read()
+    again = gluon.SymbolBlock.imports(prefix + "-symbol.json", ["data"],
+                                      prefix + "-0000.params")
+    np.testing.assert_allclose(again(ids)[0].asnumpy(), seq.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def _status_in_subprocess(**env):
+    code = ("import zoo; from zoo import _native; import mxnet as mx; "
+            "m = zoo.get_model('bert_test'); m(mx.nd.ones((1, 4)))[0].wait_to_read(); "
+            "print(_native.AVAILABLE, '|', _native.STATUS)")
+    full = dict(os.environ, PYTHONPATH=ROOT, **env)
+    out = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True,
+                         text=True, timeout=180, check=True).stdout.strip().splitlines()[-1]
+    available, status = out.split(" | ", 1)
+    return available == "True", status
+
+
+def test_it_can_be_turned_off_and_models_still_run():
+    assert _status_in_subprocess(TIEZOO_NATIVE="0") == (False, "disabled by TIEZOO_NATIVE=0")
+
+
+def test_a_failed_build_falls_back_with_the_reason(tmp_path):
+    available, status = _status_in_subprocess(TIEZOO_NATIVE_DIR=str(tmp_path), CXX="false")
+    assert not available
+    assert "false failed" in status and "MXNet's own operators" in status
+    assert os.listdir(tmp_path) == []          # no half-built library left behind
