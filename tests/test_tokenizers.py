@@ -483,3 +483,170 @@ def test_roberta_byte_level_bpe_equals_transformers(tmp_path, mask_lstrip):
     mine = get_tokenizer(tmp_path / "saved")
     for text in texts:
         assert again(text)["input_ids"] == hf(text)["input_ids"] == mine.encode_pair(text).ids
+
+
+# ---------------------------------------------------- tokenizer.json on its own
+
+def _keep_only(folder, *names):
+    """Delete every file of ``folder`` but ``names`` (a transformers save reduced to them)."""
+    for name in os.listdir(folder):
+        if name not in names:
+            os.remove(folder / name)
+    assert sorted(os.listdir(folder)) == sorted(names)
+
+
+def _assert_same_ids(tok, hf, texts, pair_texts):
+    """``tok`` gives the ids of Hugging Face tokenizer ``hf``: alone, with the special tokens,
+    and as pairs (truncated too)."""
+    for text in texts:
+        assert tok.encode(text) == hf(text, add_special_tokens=False)["input_ids"], text
+        assert tok.encode_pair(text).ids == hf(text)["input_ids"], text
+    rng = random.Random(5)
+    for _ in range(40):
+        a, b = rng.choice(pair_texts), rng.choice(pair_texts)
+        m = rng.choice([None, 6, 16, 40])
+        kw = {} if m is None else {"max_length": m, "truncation": "longest_first"}
+        assert tok.encode_pair(a, b, max_length=m).ids == hf(a, b, **kw)["input_ids"], (a, b, m)
+
+
+@pytest.mark.parametrize("with_config", [True, False], ids=["with_config", "json_only"])
+def test_wordpiece_tokenizer_json_equals_transformers(wordpiece_dir, tmp_path, with_config):
+    """A BERT folder as transformers 5 saves it (tokenizer.json + tokenizer_config.json, no
+    vocab.txt), or its tokenizer.json alone: the same ids as BertTokenizerFast, as the
+    tokenizers library's own reading of the file, and as the vocab.txt it was made from."""
+    d, lower = wordpiece_dir
+    hf = _hf_bert(d, lower)
+    folder = tmp_path / "bert"
+    hf.save_pretrained(str(folder))
+    _keep_only(folder, "tokenizer.json", *(["tokenizer_config.json"] if with_config else []))
+    from_vocab_txt = get_tokenizer(d)
+    raw = hf_tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+    for tok in (get_tokenizer(folder), get_tokenizer(folder / "tokenizer.json"),
+                zt.Tokenizer.from_assets({"tokenizer/tokenizer.json":
+                                          (folder / "tokenizer.json").read_bytes()})):
+        assert isinstance(tok, WordPieceTokenizer)
+        assert tok.lower is lower and tok.strip_accents is lower
+        assert tok.vocab == from_vocab_txt.vocab
+        assert (tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id) == (0, 1, 2, 3, 4)
+        _assert_same_ids(tok, hf, LINES, SAMPLE)
+        for line in LINES:
+            assert tok.encode(line) == raw.encode(line, add_special_tokens=False).ids, line
+    # saved by tiezoo, it is a vocab.txt folder again
+    get_tokenizer(folder).save(tmp_path / "resaved")
+    assert get_tokenizer(tmp_path / "resaved").encode(SAMPLE[2]) == hf(
+        SAMPLE[2], add_special_tokens=False)["input_ids"]
+
+
+def test_tokenizer_json_settings_and_priority(wordpiece_dir, tmp_path):
+    """tokenizer_config.json wins over tokenizer.json's normalizer, as in transformers; a
+    vocabulary file in the folder wins over tokenizer.json (which is then not even read)."""
+    d, lower = wordpiece_dir
+    folder = tmp_path / "bert"
+    _hf_bert(d, lower).save_pretrained(str(folder))
+    _keep_only(folder, "tokenizer.json", "tokenizer_config.json")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["do_lower_case"] = not lower
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    hf = transformers.AutoTokenizer.from_pretrained(str(folder))
+    tok = get_tokenizer(folder)
+    assert tok.lower is (not lower)
+    text = "Café ZÜRICH hello World"
+    assert tok.encode(text) == hf(text, add_special_tokens=False)["input_ids"]
+    file_alone = get_tokenizer(folder / "tokenizer.json")            # the file on its own
+    assert file_alone.lower is lower and file_alone.encode(text) != tok.encode(text)
+    assert get_tokenizer(folder, lower=lower).lower is lower          # overrides win over all
+    both = tmp_path / "both"
+    both.mkdir()
+    (both / "vocab.txt").write_bytes((d / "vocab.txt").read_bytes())
+    (both / "tokenizer.json").write_text("{ not json")
+    assert get_tokenizer(both).vocab == _make_vocab(lower)
+
+
+@pytest.mark.parametrize("merges_as", ["pairs", "strings"])
+def test_byte_level_bpe_tokenizer_json_equals_transformers(tmp_path, merges_as):
+    """A RoBERTa folder reduced to its tokenizer.json (merges as [a, b] pairs, as tokenizers
+    >= 0.20 writes them, or as "a b" strings, as older versions did): the same ids as
+    transformers' RobertaTokenizer, <mask> absorbing the space before it as tokenizer.json
+    says."""
+    from hf_port import TOKENIZER_TEXTS, write_roberta_tokenizer
+    source = tmp_path / "roberta"
+    write_roberta_tokenizer(source, mask_lstrip=True)
+    hf = transformers.AutoTokenizer.from_pretrained(str(source))
+    folder = tmp_path / "saved"
+    hf.save_pretrained(str(folder))
+    _keep_only(folder, "tokenizer.json")
+    spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    assert all(isinstance(m, list) for m in spec["model"]["merges"])
+    if merges_as == "strings":
+        spec["model"]["merges"] = [" ".join(m) for m in spec["model"]["merges"]]
+        (folder / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
+    raw = hf_tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+    texts = TOKENIZER_TEXTS + LINES + ["hello <mask> world", "x  <mask>y", "<s>a</s>"]
+    for tok in (get_tokenizer(folder), get_tokenizer(folder / "tokenizer.json")):
+        assert isinstance(tok, ByteBPETokenizer) and tok.mask_lstrip is True
+        assert (tok.cls_id, tok.pad_id, tok.sep_id, tok.unk_id, tok.mask_id) == (0, 1, 2, 3, 4)
+        assert tok.vocab_size == len(spec["model"]["vocab"])
+        _assert_same_ids(tok, hf, texts, TOKENIZER_TEXTS)
+        for text in texts:
+            assert tok.encode(text) == raw.encode(text, add_special_tokens=False).ids, text
+        assert tok.decode(tok.encode("Katori musen")) == "Katori musen"
+
+
+def _wordpiece_json(**changes):
+    """A small valid WordPiece tokenizer.json (as a dict), with top-level ``changes``."""
+    from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
+    vocab = {t: i for i, t in enumerate(SPECIALS + ["hello", "world", "##s"])}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in SPECIALS])
+    spec = json.loads(tok.to_str())
+    spec.update(changes)
+    return spec
+
+
+def test_tokenizer_json_errors(tmp_path, albert_spiece):
+    import re
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    path = folder / "tokenizer.json"
+
+    def fails(content, match):
+        path.write_text(content if isinstance(content, str) else json.dumps(content),
+                        encoding="utf-8")
+        for where in (folder, path):       # the message names the file either way
+            with pytest.raises(TokenizerError, match=re.escape(str(path)) + ": .*" + match):
+                get_tokenizer(where)
+
+    spec = _wordpiece_json()
+    path.write_text(json.dumps(spec))
+    assert get_tokenizer(folder).tokenize("Hellos WORLD!") == ["hello", "##s", "world", "[UNK]"]
+    fails('{"model": {"type": "WordPiece", ', "not valid JSON")
+    fails("[1, 2]", "not a tokenizer.json")
+    fails({"hello": 0, "world": 1}, "this is a vocab.json")
+    fails({"version": "1.0"}, "not a tokenizer.json")
+    fails(_wordpiece_json(model={"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}),
+          "model type 'WordLevel' is not supported")
+    fails(_wordpiece_json(model={"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0]]}),
+          "Unigram tokenizer.json .* spiece.model")
+    fails(_wordpiece_json(model=dict(spec["model"], vocab={"[UNK]": 0, "a": 5})),
+          "model.vocab ids are not 0..1")
+    fails(_wordpiece_json(pre_tokenizer={"type": "Whitespace"}), "BertPreTokenizer")
+    fails(_wordpiece_json(normalizer={"type": "Lowercase"}), "BertNormalizer")
+    # an added token the WordPiece tokenizer would not split out of the text as HF does
+    fails(_wordpiece_json(added_tokens=spec["added_tokens"] + [
+        dict(spec["added_tokens"][0], id=8, content="newword")]), "added token 'newword'")
+    fails(_wordpiece_json(added_tokens=[dict(spec["added_tokens"][4], lstrip=True)]),
+          "added token '\\[MASK\\]' has lstrip=true")
+    bpe = {"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]},
+           "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False}}
+    path.write_text(json.dumps(bpe))
+    assert get_tokenizer(folder).encode("ab a") == [2, 0]     # " " is not in this vocabulary
+    fails(dict(bpe, pre_tokenizer={"type": "Metaspace", "replacement": "\u2581"}),
+          "ByteLevel pre-tokenizer")
+    fails(dict(bpe, model=dict(bpe["model"], merges=[["a", "b", "c"]])), r"model.merges\[0\]")
+    fails(dict(bpe, model=dict(bpe["model"], byte_fallback=True)), "byte_fallback=True")
+    # a Unigram tokenizer.json is fine next to the spiece.model it came from
+    (folder / "spiece.model").write_bytes((albert_spiece / "spiece.model").read_bytes())
+    path.write_text(json.dumps({"model": {"type": "Unigram", "vocab": [["<unk>", 0.0]]}}))
+    assert isinstance(get_tokenizer(folder), SentencePieceTokenizer)
