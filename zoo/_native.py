@@ -58,8 +58,9 @@ def build(path=None):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=os.path.dirname(path))
     os.close(fd)
-    # -march=native: the library is built on the machine that runs it
-    cmd = [compiler, "-std=c++14", "-O3", "-march=native", "-shared", "-fPIC",
+    # -march=native: the library is built on the machine that runs it; -fopenmp: the
+    # system libgomp, the OpenMP runtime MXNet's wheel links to (one thread pool for both)
+    cmd = [compiler, "-std=c++14", "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
            "-I", include, "-I", os.path.join(include, "mxnet"), "-o", tmp,
            *[os.path.join(SOURCE_DIR, s) for s in SOURCES], lib_api]
     try:

@@ -11,10 +11,10 @@
 // this op only for parameters whose grad_req is "write".
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include <omp.h>
 
 #include "lib_api.h"
 
@@ -22,35 +22,29 @@ using namespace mxnet::ext;
 
 namespace {
 
-// Rows are split over threads only when there is enough work to pay for starting them.
+// Rows are split over OpenMP threads only when there is enough work for them. The library
+// is built with -fopenmp against the same libgomp as MXNet, so this runs on the calling
+// engine thread's own OpenMP team: no threads of its own competing with MXNet's.
 constexpr int64_t kMinElementsPerThread = 1 << 15;
 
 int WorkerCount(int64_t elements) {
-  int threads = static_cast<int>(std::thread::hardware_concurrency());
-  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
-    int requested = std::atoi(env);
-    if (requested > 0) threads = std::min(threads, requested);
-  }
   int64_t useful = std::max<int64_t>(1, elements / kMinElementsPerThread);
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, useful)));
+  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), useful));
 }
 
 // Calls fn(worker, first_row, end_row) on contiguous row ranges, one per worker.
 template <typename Fn>
-void ForRowRanges(int64_t rows, int64_t cols, Fn fn) {
-  int workers = WorkerCount(rows * cols);
-  if (workers == 1) {
+void ForRowRanges(int64_t rows, int64_t cols, int workers, Fn fn) {
+  if (workers <= 1) {
     fn(0, 0, rows);
     return;
   }
-  std::vector<std::thread> pool;
-  int64_t chunk = (rows + workers - 1) / workers;
+  const int64_t chunk = (rows + workers - 1) / workers;
+#pragma omp parallel for num_threads(workers) schedule(static, 1)
   for (int w = 0; w < workers; ++w) {
-    int64_t begin = w * chunk, end = std::min(rows, begin + chunk);
-    if (begin >= end) break;
-    pool.emplace_back(fn, w, begin, end);
+    const int64_t begin = w * chunk, end = std::min(rows, begin + chunk);
+    if (begin < end) fn(w, begin, end);
   }
-  for (auto& t : pool) t.join();
 }
 
 // Mean and 1/sqrt(var + eps) of one row in one pass; double sums keep E[x^2] - E[x]^2 exact
@@ -121,7 +115,7 @@ MXReturnValue Forward(const std::unordered_map<std::string, std::string>& attrs,
   float* y = (*outputs)[0].data<float>();
   const int64_t cols = (*inputs)[0].shape.back();
   const int64_t rows = (*inputs)[0].size() / cols;
-  ForRowRanges(rows, cols, [=](int, int64_t begin, int64_t end) {
+  ForRowRanges(rows, cols, WorkerCount(rows * cols), [=](int, int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float* xr = x + r * cols;
       float* yr = y + r * cols;
@@ -154,7 +148,7 @@ MXReturnValue Backward(const std::unordered_map<std::string, std::string>& attrs
   const int workers = WorkerCount(rows * cols);
   // per worker: dgamma partial, dbeta partial
   std::vector<float> partial(static_cast<size_t>(workers) * 2 * cols, 0.0f);
-  ForRowRanges(rows, cols, [&, eps, cols](int w, int64_t begin, int64_t end) {
+  ForRowRanges(rows, cols, workers, [&, eps, cols](int w, int64_t begin, int64_t end) {
     float* pg = partial.data() + static_cast<size_t>(w) * 2 * cols;
     float* pb = pg + cols;
     std::vector<float> xhat(cols);
