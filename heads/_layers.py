@@ -26,9 +26,9 @@ ACTIVATIONS = {"gelu": nn.GELU, "relu": lambda: nn.Activation("relu"), "gelu_tan
 
 class LayerNorm(nn.LayerNorm):
     """``nn.LayerNorm`` over the last axis (same parameters and result) that runs tiezoo's
-    native ``tiezoo_layer_norm`` when it is loaded (see :mod:`zoo._native`): its backward is
-    ~8x faster than MXNet 1.9.1's (4096 x 512 on 2 cores: 4.6 ms against 38 ms forward +
-    backward), which makes LayerNorm go from 13 % of a bert_small finetuning step to 2 %.
+    native ``tiezoo_layer_norm`` when it is loaded (``zoo._native`` sets ``native_op``): its
+    backward is ~8x faster than MXNet 1.9.1's (4096 x 512 on 2 cores: 4.6 ms against 38 ms
+    forward + backward), which takes LayerNorm from 13 % of a bert_small finetuning step to 2 %.
 
     The choice is made when the graph is built: MXNet's own operator is used on non-CPU
     contexts and when gamma or beta accumulate gradients (``grad_req="add"``), since
@@ -36,9 +36,10 @@ class LayerNorm(nn.LayerNorm):
     that uses the native operator needs ``import zoo`` wherever it is loaded (export).
     """
 
+    native_op = False      # set by zoo._native.load() once the operator is registered
+
     def _use_native(self):
-        from zoo import _native
-        if not _native.AVAILABLE or self._axis != -1:
+        if not self.native_op or self._axis != -1:
             return False
         params = (self.gamma, self.beta)
         if any(p.grad_req not in ("write", "null") for p in params):

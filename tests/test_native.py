@@ -50,8 +50,8 @@ def test_op_equals_mxnet_layer_norm_forward_and_backward(shape, eps):
 
 def _block_outputs(native, grad_req="write"):
     """Output and gradients of a hybridized LayerNorm, with the native operator on or off."""
-    saved = _native.AVAILABLE
-    _native.AVAILABLE = native
+    saved = LayerNorm.native_op
+    LayerNorm.native_op = native
     try:
         mx.random.seed(1)
         block = LayerNorm(epsilon=1e-12, in_channels=32)
@@ -67,7 +67,7 @@ def _block_outputs(native, grad_req="write"):
         graph = block._cached_graph[1].tojson()
         return y.asnumpy(), block.gamma.grad().asnumpy(), block.beta.grad().asnumpy(), graph
     finally:
-        _native.AVAILABLE = saved
+        LayerNorm.native_op = saved
 
 
 @needs_native

@@ -20,6 +20,8 @@ import tempfile
 
 import mxnet as mx
 
+from heads._layers import LayerNorm
+
 __all__ = ["AVAILABLE", "STATUS", "load", "build", "library_path"]
 
 _log = logging.getLogger(__name__)
@@ -93,5 +95,6 @@ def load():
         return False
     AVAILABLE = hasattr(mx.nd, "tiezoo_layer_norm") and hasattr(mx.sym, "tiezoo_layer_norm")
     STATUS = f"loaded {path}" if AVAILABLE else f"{path} loaded but registered no operator"
+    LayerNorm.native_op = AVAILABLE
     return AVAILABLE
 
