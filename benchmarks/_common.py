@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-__all__ = ["time_calls", "run_child_process", "child_environment", "describe_environment"]
+__all__ = ["time_calls", "run_child_process", "child_environment", "describe_environment",
+           "sentence_pairs"]
 
 # On the 2-core dev machine (a VM) a BERT-small 1x128 forward takes either ~22 ms or ~27 ms,
 # MXNet and PyTorch alike: the machine switches between a fast and a slow state that lasts
@@ -30,6 +31,17 @@ def describe_environment(threads):
     """One line for a report's header: what ``child_environment`` sets."""
     env = child_environment(threads)
     return f"CPU threads {threads}, OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']}"
+
+
+def sentence_pairs(rng, vocab_size, batch, seq_len, padding=0):
+    """Random token ids (B, L) drawn first from ``rng``, token types (second half 1) and
+    valid lengths (B,); every other sequence ends ``padding`` tokens early."""
+    import numpy as np
+    ids = rng.randint(5, vocab_size, size=(batch, seq_len))
+    types = (np.arange(seq_len)[None, :] >= seq_len // 2).astype("int64").repeat(batch, 0)
+    valid = np.full(batch, seq_len, dtype="int64")
+    valid[1::2] -= padding
+    return ids, types, valid
 
 
 def time_calls(fn, warmup, iters):

@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks._common import (describe_environment, run_child_process,  # noqa: E402
-                               time_calls as _time)
+                               sentence_pairs, time_calls as _time)
 
 FRAMEWORKS = ("tiezoo", "gluonnlp", "transformers")
 BATCH, SEQ_LEN, MASKED = 8, 128, 20
@@ -48,10 +48,8 @@ BATCH, SEQ_LEN, MASKED = 8, 128, 20
 def _inputs(vocab_size, batch, seed=0):
     import numpy as np
     rng = np.random.RandomState(seed)
-    ids = rng.randint(5, vocab_size, size=(batch, SEQ_LEN))
-    types = (np.arange(SEQ_LEN)[None, :] >= SEQ_LEN // 2).astype("int64").repeat(batch, 0)
-    valid = np.full(batch, SEQ_LEN, dtype="int64")
-    valid[1::2] = SEQ_LEN - 17               # some padding, as in real batches
+    # some padding, as in real batches
+    ids, types, valid = sentence_pairs(rng, vocab_size, batch, SEQ_LEN, padding=17)
     masked = np.stack([rng.choice(v, MASKED, replace=False) for v in valid])
     mlm_labels = rng.randint(5, vocab_size, size=(batch, MASKED))
     nsp_labels = rng.randint(0, 2, size=batch)

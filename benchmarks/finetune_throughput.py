@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks._common import (describe_environment, run_child_process,  # noqa: E402
-                               time_calls as _time)
+                               sentence_pairs, time_calls as _time)
 
 FRAMEWORKS = ("tiezoo", "transformers")
 BATCH, SEQ_LEN, NUM_CLASSES = 32, 128, 2
@@ -47,9 +47,7 @@ BATCH, SEQ_LEN, NUM_CLASSES = 32, 128, 2
 def _inputs(vocab_size, batch, seed=0):
     import numpy as np
     rng = np.random.RandomState(seed)
-    ids = rng.randint(5, vocab_size, size=(batch, SEQ_LEN))
-    types = (np.arange(SEQ_LEN)[None, :] >= SEQ_LEN // 2).astype("int64").repeat(batch, 0)
-    valid = np.full(batch, SEQ_LEN, dtype="int64")
+    ids, types, valid = sentence_pairs(rng, vocab_size, batch, SEQ_LEN)
     labels = rng.randint(0, NUM_CLASSES, size=batch)
     return ids, types, valid, labels
 

@@ -173,13 +173,18 @@ def _lookup(rules, name):
     return None
 
 
-def lookup_hf_name(name, heads, backbone, prefix):
+def lookup_hf_name(name, ignored, heads, backbone, prefix, family):
     """The tiezoo name of a Hugging Face tensor through compiled head rules, then backbone
-    rules (the name with or without ``prefix``); ``None`` when neither has it."""
+    rules (the name with or without ``prefix``); ``None`` for a name matching ``ignored``
+    (known non-parameters). Raises ``KeyError`` naming the tensor when no rule has it."""
+    if any(r.match(name) for r in ignored):
+        return None
     out = _lookup(heads, name)
     if out is None:
         bare = name[len(prefix):] if name.startswith(prefix) else name
         out = _lookup(backbone, bare)
+    if out is None:
+        raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo {family} counterpart")
     return out
 
 

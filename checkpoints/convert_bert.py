@@ -158,10 +158,8 @@ def hf_to_tiezoo_name(name, architecture=None, task=None):
     if task is None and architecture is not None:
         task = _arch_info(architecture)["task"]
     heads = _HF_TO_TZ_HEADS + (_HF_TO_TZ_TASK[task] if task is not None else [])
-    out = lookup_hf_name(name, heads, _HF_TO_TZ_BACKBONE, HF_BACKBONE_PREFIX)
-    if out is None:
-        raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo BERT counterpart")
-    return out
+    return lookup_hf_name(name, _HF_IGNORED, heads, _HF_TO_TZ_BACKBONE, HF_BACKBONE_PREFIX,
+                          "BERT")
 
 
 def tiezoo_to_hf_name(name, architecture="BertForPreTraining"):

@@ -82,12 +82,8 @@ def hf_to_tiezoo_name(name, architecture=None, task=None):
     """
     if architecture is not None:
         _check_architecture(architecture)
-    if any(r.match(name) for r in _HF_IGNORED):
-        return None
-    out = lookup_hf_name(name, _HF_TO_TZ_HEADS, _HF_TO_TZ_BACKBONE, HF_BACKBONE_PREFIX)
-    if out is None:
-        raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo RoBERTa counterpart")
-    return out
+    return lookup_hf_name(name, _HF_IGNORED, _HF_TO_TZ_HEADS, _HF_TO_TZ_BACKBONE,
+                          HF_BACKBONE_PREFIX, "RoBERTa")
 
 
 def tiezoo_to_hf_name(name, architecture="RobertaForMaskedLM"):

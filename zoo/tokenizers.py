@@ -1226,10 +1226,8 @@ def _from_files(files, source, *, model_type=None, **overrides):
               "max_input_chars_per_word": extra.get("max_input_chars_per_word",
                                                     config.get("max_input_chars_per_word", 100))}
         for key in ("unk", "cls", "sep", "pad", "mask"):
-            value = config.get(f"{key}_token")
-            if isinstance(value, dict):  # serialized AddedToken
-                value = value.get("content")
-            if isinstance(value, str):
+            value = _token_name(config.get(f"{key}_token"))
+            if value is not None:
                 kw[f"{key}_token"] = value
         kw.update(overrides)
         return WordPieceTokenizer(_parse_vocab_txt(files["vocab.txt"], f"{source}/vocab.txt"),
