@@ -6,14 +6,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
+# A stamp holds the checksum of the requirement files it installed: editing them reinstalls.
 stamp="$venv/.tiezoo-runtime"
 tstamp="$venv/.tiezoo-test"
+runtime_sum="$(cat "$root/requirements.txt" "$root/setup.py" | cksum)"
+test_sum="$(cat "$root/requirements-test.txt" | cksum)"
 if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating $venv" >&2
   python3 -m venv "$venv"
 fi
 py="$venv/bin/python"
-if [ ! -f "$stamp" ]; then
+if [ "$(cat "$stamp" 2>/dev/null)" != "$runtime_sum" ]; then
   echo "[setup] installing runtime pins (mxnet 1.9.1, numpy<1.24, gluonnlp 0.10.0, ...)" >&2
   "$py" -m pip install -q --upgrade "pip<25" "setuptools<70" wheel
   # numpy and Cython first: gluonnlp 0.10.0 builds from source against them.
@@ -30,10 +33,12 @@ if [ ! -f "$stamp" ]; then
   fi
   "$py" -m pip install -q -r "$root/requirements.txt"
   "$py" -m pip install -q --no-deps -e "$root"
-  touch "$stamp"
+  echo "$runtime_sum" > "$stamp"
 fi
-if [ "$want_test" = 1 ] && [ ! -f "$tstamp" ]; then
-  echo "[setup] installing test oracles (pytest, torch 2.13.0 CPU, transformers)" >&2
-  "$py" -m pip install -q -r "$root/requirements-test.txt"
-  touch "$tstamp"
+if [ "$want_test" = 1 ] && [ "$(cat "$tstamp" 2>/dev/null)" != "$test_sum" ]; then
+  echo "[setup] installing test oracles (pytest, torch 2.13.0 CPU, transformers, scikit-learn, seqeval, ...)" >&2
+  # seqeval is an sdist whose setup asks for setuptools_scm; numpy stays below 1.24 (MXNet).
+  "$py" -m pip install -q "setuptools_scm<8" "numpy>=1.21,<1.24"
+  "$py" -m pip install -q --no-build-isolation -r "$root/requirements-test.txt" "numpy>=1.21,<1.24"
+  echo "$test_sum" > "$tstamp"
 fi
