@@ -3,7 +3,6 @@ with a signal the model can learn) beats its majority / constant baseline by a w
 predictions reload from the saved checkpoint unchanged; the finetuned classifier converted to
 a Hugging Face folder gives the same logits in transformers; bad input is a clear error
 naming the file and line before any training."""
-import importlib.util
 import json
 import os
 import random
@@ -20,9 +19,7 @@ import zoo
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FINETUNE = os.path.join(ROOT, "scripts", "finetune.py")
 PRETRAIN = os.path.join(ROOT, "scripts", "pretrain.py")
-_spec = importlib.util.spec_from_file_location("finetune_script", FINETUNE)
-finetune = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(finetune)
+from zoo.cli import finetune  # noqa: E402  (the program behind scripts/finetune.py)
 
 # every run: a 1-layer bert_tiny, batches of 32 short sequences
 COMMON = ["--batch-size", "32", "--no-progress", "--seed", os.environ.get("TIEZOO_TEST_SEED", "1")]

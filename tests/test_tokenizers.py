@@ -294,7 +294,7 @@ def test_byte_level_bpe_folder(tmp_path):
 
 
 def test_build_vocab_wordpiece_and_cli(tmp_path, capsys):
-    from zoo import vocab_cli
+    from zoo.cli import vocab as vocab_cli
     corpus = tmp_path / "c.txt"
     _spm_corpus(corpus)
     import gzip

@@ -1,5 +1,6 @@
 """The ``zoo`` command line: ``zoo list``, ``zoo inspect CKPT``, ``zoo convert SRC DST``,
-``zoo build-vocab``."""
+``zoo build-vocab``, and the programs ``zoo pretrain``, ``zoo finetune``, ``zoo predict``
+(each its own module here; ``scripts/*.py`` are thin wrappers for a source checkout)."""
 import argparse
 import sys
 
@@ -66,6 +67,8 @@ def _cmd_convert(args):
 def build_parser():
     ap = argparse.ArgumentParser(prog="zoo", description="tiezoo model zoo and checkpoint tools")
     sub = ap.add_subparsers(dest="command", required=True)
+    for name, (_module, what) in PROGRAMS.items():
+        sub.add_parser(name, help=f"{what} (zoo {name} --help)", add_help=False)
     p = sub.add_parser("list", help="list the registered model presets")
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser("inspect", help="show a checkpoint's tensors, ties and config; verify checksums")
@@ -88,13 +91,28 @@ def build_parser():
                         "both are read into one pretraining checkpoint; with --to hf the "
                         "generator is also written to FOLDER")
     p.set_defaults(func=_cmd_convert)
-    from zoo import vocab_cli
+    from zoo.cli import vocab as vocab_cli
     vocab_cli.add_parser(sub)
     return ap
 
 
+# Programs with option sets of their own: ``zoo NAME ARGS...`` runs ``module.main(ARGS)``.
+PROGRAMS = {"pretrain": ("zoo.cli.pretrain", "pretrain a model from raw text"),
+            "finetune": ("zoo.cli.finetune", "finetune a checkpoint on a task"),
+            "predict": ("zoo.cli.finetune", "predict with a finetuned checkpoint")}
+
+
+def _run_program(name, argv):
+    import importlib
+    module = importlib.import_module(PROGRAMS[name][0])
+    return module.main(["predict", *argv] if name == "predict" else list(argv))
+
+
 def main(argv=None):
     from checkpoints import CheckpointError
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PROGRAMS:
+        return _run_program(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

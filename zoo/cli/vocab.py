@@ -3,7 +3,7 @@
     zoo build-vocab --kind wordpiece --size 30522 corpus/*.txt -o vocab_dir
     zoo build-vocab --kind sentencepiece --size 30000 --cased a.txt b.txt.gz -o spm_dir
 
-Hooked into ``zoo/cli.py`` with ``vocab_cli.add_parser(sub)``; the parser's ``func`` is
+Hooked into ``zoo/cli/__init__.py`` with ``vocab.add_parser(sub)``; the parser's ``func`` is
 :func:`run`, which returns the exit status.
 """
 import sys
@@ -53,7 +53,7 @@ def run(args):
 
 
 def main(argv=None):
-    """Stand-alone entry: ``python -m zoo.vocab_cli ...`` (same options as ``zoo build-vocab``)."""
+    """Stand-alone entry: ``python -m zoo.cli.vocab ...`` (same options as ``zoo build-vocab``)."""
     import argparse
     ap = argparse.ArgumentParser(prog="zoo")
     add_parser(ap.add_subparsers(dest="command", required=True))

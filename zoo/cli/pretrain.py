@@ -1,0 +1,570 @@
+"""Pretrain a zoo model from raw text into tie-aware checkpoints; resumable; one machine or many.
+
+    python scripts/pretrain.py --model bert_tiny --corpus 'data/*.txt' --output runs/bert \
+        --max-steps 1000 --vocab-size 8000
+
+Objectives follow the family: MLM + NSP for BERT, MLM + SOP for ALBERT, MLM for RoBERTa.
+Writes ``OUTPUT/metrics.jsonl`` (one JSON object per logged step: ``step``, ``loss``, ...;
+evaluation lines carry ``"split": "eval"``), ``OUTPUT/loss.png``, step checkpoints in
+``OUTPUT/checkpoints/step-N/`` (model, optimizer state, data position, RNG state; the last
+``--keep-last`` are kept) and the final model at ``OUTPUT/model.params``. ``--resume``
+continues from the newest checkpoint that verifies and reaches the same parameters as an
+uninterrupted run.
+
+Distributed data parallel uses MXNet's parameter-server kvstore (``--kvstore dist_sync``);
+start it with the tracker that ships in the mxnet wheel, e.g. on one machine::
+
+    python -m mxnet.tools.launch -n 2 -s 1 --launcher local \
+        python scripts/pretrain.py --kvstore dist_sync ...
+
+(see the README for ssh / slurm / kubernetes). Data is sharded by worker rank; only rank 0
+writes checkpoints and metrics.
+"""
+import argparse
+import dataclasses
+import json
+import math
+import os
+import queue
+import sys
+import threading
+import time
+import zlib
+
+import mxnet as mx
+import numpy as np
+
+import checkpoints
+import zoo
+from heads import RTDLoss
+from heads.losses import MaskedLMLoss, NSPLoss
+from zoo import training
+from zoo.training import UsageError
+from zoo.data import DataError, PretrainingPipeline
+from zoo.tokenizers import TokenizerError, build_vocab, get_tokenizer
+
+# Each family's pretraining recipe: the second objective beside (generator) MLM, and the
+# get_model flags that attach its heads. "rtd": ELECTRA's replaced-token detection, whose
+# discriminator reads the generator's samples; its loss weight is the paper's 50.
+OBJECTIVES = {
+    "bert": ("nsp", {"use_mlm": True, "use_nsp": True}),
+    "albert": ("sop", {"use_mlm": True, "use_sop": True}),
+    "roberta": (None, {"use_mlm": True}),
+    "electra": ("rtd", {"use_mlm": True}),
+}
+RTD_WEIGHT = 50.0
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_argument_group("model")
+    g.add_argument("--model", default="bert_tiny", help="zoo preset or family (default: bert_tiny)")
+    g.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's weights "
+                   "(its config and tokenizer, unless --vocab is given)")
+    g.add_argument("--max-seq-length", type=int, default=128)
+    g.add_argument("--override", action="append", default=[], metavar="FIELD=VALUE",
+                   help="config override, e.g. --override num_layers=2 (repeatable)")
+    g = ap.add_argument_group("data and tokenizer")
+    g.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
+                   help="text files or globs: one sentence per line, blank line between documents; .gz ok")
+    g.add_argument("--eval-corpus", nargs="+", metavar="FILE", help="held-out text for periodic evaluation")
+    g.add_argument("--vocab", metavar="PATH", help="vocab.txt, SentencePiece .model, HF folder or checkpoint")
+    g.add_argument("--vocab-size", type=int, help="train a vocabulary of this size on --corpus")
+    g.add_argument("--vocab-kind", choices=["wordpiece", "sentencepiece"], default="wordpiece")
+    g.add_argument("--mask-prob", type=float, default=0.15)
+    g.add_argument("--whole-word-mask", action="store_true")
+    g.add_argument("--buffer-documents", type=int, default=1000, help="documents per shuffle buffer")
+    g = ap.add_argument_group("optimization")
+    g.add_argument("--max-steps", type=int, required=True)
+    g.add_argument("--batch-size", type=int, default=32, help="sequences per step and worker")
+    g.add_argument("--batch-tokens", type=int, help="instead of --batch-size: tokens per step "
+                   "and worker (batch = tokens // max-seq-length)")
+    g.add_argument("--accumulate", type=int, default=1, help="gradient accumulation micro-batches")
+    g.add_argument("--optimizer", choices=["adamw", "lamb"], default="adamw")
+    g.add_argument("--lr", type=float, default=1e-4)
+    g.add_argument("--weight-decay", type=float, default=0.01)
+    g.add_argument("--warmup-steps", type=int, help="default: 10%% of --max-steps")
+    g.add_argument("--decay", choices=["linear", "poly", "constant"], default="linear")
+    g.add_argument("--poly-power", type=float, default=1.0)
+    g.add_argument("--clip-grad", type=float, default=1.0, help="global gradient norm clip (0: off)")
+    g = ap.add_argument_group("hardware and distribution")
+    g.add_argument("--ctx", default="cpu", help="cpu or gpu:0,1")
+    g.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help="float16 (AMP) needs a GPU context")
+    g.add_argument("--kvstore", default="device", help="device, local, dist_sync, dist_device_sync")
+    g.add_argument("--dist-timeout", type=float, default=600.0,
+                   help="seconds without progress after which a worker exits with an error")
+    g = ap.add_argument_group("checkpoints and logging")
+    g.add_argument("--output", required=True, metavar="DIR")
+    g.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (0: only at the end)")
+    g.add_argument("--keep-last", type=int, default=3)
+    g.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --output")
+    g.add_argument("--format", choices=[".params", ".safetensors"], default=".params")
+    g.add_argument("--log-every", type=int, default=10)
+    g.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: at checkpoints)")
+    g.add_argument("--eval-batches", type=int, default=20)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    args = ap.parse_args(argv)
+    if args.max_steps < 1:
+        ap.error("--max-steps must be at least 1")
+    if args.vocab and args.vocab_size:
+        ap.error("--vocab and --vocab-size are exclusive")
+    if args.batch_tokens:
+        args.batch_size = max(1, args.batch_tokens // args.max_seq_length)
+    if args.warmup_steps is None:
+        args.warmup_steps = max(1, args.max_steps // 10)
+    return args
+
+
+class Run:
+    """Everything one pretraining run holds: model, tokenizer, data, optimizer, logs."""
+
+    def __init__(self, args):
+        self.args = args
+        self.ctxs = training.parse_contexts(args.ctx)
+        self.kv = mx.kv.create(args.kvstore) if args.kvstore.startswith("dist") else None
+        self.rank = self.kv.rank if self.kv else 0
+        self.num_workers = self.kv.num_workers if self.kv else 1
+        self.is_chief = self.rank == 0
+        os.makedirs(args.output, exist_ok=True)
+        self.rundir = training.RunDirectory(args.output, keep_last=args.keep_last)
+        self.resume_path, self.resume_state = (self.rundir.latest() if args.resume else (None, None))
+        if args.resume and self.resume_path is None:
+            self.log(f"[resume] no usable checkpoint in {args.output}; starting from scratch")
+        self.tokenizer = self._tokenizer()
+        self.model, self.family = self._model()
+        self.objective = OBJECTIVES[self.family][0]
+
+    def log(self, msg):
+        if self.is_chief:
+            print(msg, file=sys.stderr, flush=True)
+
+    # ---- tokenizer ----------------------------------------------------------------------
+    def _tokenizer(self):
+        a = self.args
+        source = None
+        if self.resume_path:
+            source = os.path.join(self.resume_path, "model.params")
+        elif a.vocab:
+            source = a.vocab
+        elif a.init_from:
+            source = a.init_from
+        try:
+            if source:
+                return get_tokenizer(source)
+            if not a.vocab_size:
+                raise UsageError("give --vocab PATH, --vocab-size N (train one on --corpus) or --init-from CKPT")
+            vocab_dir = os.path.join(a.output, "vocab")
+            if self.is_chief:
+                self.log(f"[vocab] training a {a.vocab_kind} vocabulary of {a.vocab_size} on the corpus")
+                build_vocab(a.vocab_kind, a.vocab_size, a.corpus, vocab_dir)
+            if self.kv:
+                self.kv._barrier()  # the others wait for rank 0's vocabulary
+            return get_tokenizer(vocab_dir)
+        except (TokenizerError, DataError, OSError) as e:
+            raise UsageError(str(e)) from None
+
+    # ---- model --------------------------------------------------------------------------
+    def _model(self):
+        a = self.args
+        overrides = training.parse_overrides(a.override)
+        name = a.model
+        start = os.path.join(self.resume_path, "model.params") if self.resume_path else a.init_from
+        if start:
+            info = checkpoints.inspect(start)
+            family = (info.config or {}).get("family")
+            if not family:
+                raise UsageError(f"{start}: checkpoint stores no model config; convert it first "
+                                 f"with `zoo convert {start} ckpt.params --model PRESET`")
+            name = family
+            stored_vocab = info.config.get("vocab_size")
+            if stored_vocab and stored_vocab != self.tokenizer.vocab_size:
+                raise UsageError(f"the vocabulary has {self.tokenizer.vocab_size} tokens but "
+                                 f"{start} was trained with {stored_vocab}; use its own "
+                                 f"tokenizer (drop --vocab) or a matching vocabulary")
+        else:
+            overrides.setdefault("vocab_size", self.tokenizer.vocab_size)
+            fields = {f.name for f in dataclasses.fields(zoo.get_config(name))}
+            if "pad_token_id" in fields and self.tokenizer.pad_id is not None:
+                # RoBERTa derives position ids from the padding id: it must be the tokenizer's.
+                overrides.setdefault("pad_token_id", self.tokenizer.pad_id)
+        entry_family = zoo._registry.get_entry(name).family
+        if entry_family not in OBJECTIVES:
+            raise UsageError(f"--model {a.model}: no pretraining recipe for family "
+                             f"{entry_family!r} (supported: {sorted(OBJECTIVES)})")
+        kwargs = OBJECTIVES[entry_family][1]
+        mx.random.seed(a.seed)
+        model = zoo.get_model(name, pretrained=start, ctx=self.ctxs[0], **kwargs, **overrides)
+        if start:
+            self.log(f"[init] {getattr(model, 'load_report', '')}")
+        if model.config.max_length < a.max_seq_length:
+            raise UsageError(f"--max-seq-length {a.max_seq_length} exceeds the model's "
+                             f"max_length {model.config.max_length}")
+        if len(self.ctxs) > 1:
+            model.collect_params().reset_ctx(self.ctxs)
+        return model, entry_family
+
+    # ---- data ---------------------------------------------------------------------------
+    def pipeline(self, files, *, seed, num_epochs=None, shard=True):
+        a = self.args
+        return PretrainingPipeline(
+            files, self.tokenizer, batch_size=a.batch_size * len(self.ctxs),
+            max_seq_length=a.max_seq_length,
+            task=self.objective if self.objective in ("nsp", "sop") else None, mask_prob=a.mask_prob,
+            whole_word=a.whole_word_mask, buffer_documents=a.buffer_documents, seed=seed,
+            num_epochs=num_epochs, num_shards=self.num_workers if shard else 1,
+            shard_index=self.rank if shard else 0)
+
+
+def _prefetch(pipe, depth=4):
+    """Produce ``(batch, pipeline state after it)`` on a background thread so that data
+    preparation overlaps the training step (numpy and tokenization release the GIL)."""
+    q = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work():
+        try:
+            for batch in pipe:
+                item = (batch, pipe.state_dict())
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(None)
+        except BaseException as e:  # surfaced in the consumer, with its message
+            q.put(e)
+
+    threading.Thread(target=work, daemon=True).start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _split(batch, ctxs, objective=None):
+    """Numpy batch -> one dict of NDArrays per context (an even split of the rows)."""
+    if objective == "rtd":
+        batch = dict(batch, original_ids=_original_ids(batch))
+    n = len(ctxs)
+    rows = batch["input_ids"].shape[0]
+    if rows < n:
+        raise DataError(f"a batch of {rows} rows cannot be split over {n} devices")
+    parts = []
+    for i, ctx in enumerate(ctxs):
+        sl = slice(i * rows // n, (i + 1) * rows // n)
+        parts.append({k: mx.nd.array(v[sl], ctx=ctx, dtype="float32" if k != "masked_weights" else v.dtype)
+                      for k, v in batch.items()})
+    return parts
+
+
+def _original_ids(batch):
+    """The text before masking: ``input_ids`` with the masked tokens put back."""
+    original = batch["input_ids"].copy()
+    rows, cols = np.nonzero(batch["masked_weights"] > 0)
+    original[rows, batch["masked_positions"][rows, cols]] = batch["masked_ids"][rows, cols]
+    return original
+
+
+def _forward_losses(run, part, mlm_loss, pair_loss):
+    """-> total loss, MLM loss, second-objective loss (or None), MLM scores, and
+    ``(second-objective correct, count)`` for accuracy (or None)."""
+    outs = run.model(part["input_ids"], part["token_types"], part["valid_length"],
+                     part["masked_positions"])
+    mlm_scores = outs[2]
+    mlm = mlm_loss(mlm_scores, part["masked_ids"], part["masked_weights"])
+    if run.objective is None:
+        return mlm, mlm, None, mlm_scores, None
+    if run.objective == "rtd":
+        rtd_scores, corrupted = outs[3], outs[4]
+        labels = corrupted != part["original_ids"]
+        second = pair_loss(rtd_scores, labels, part["valid_length"]).mean()
+        valid = mx.nd.SequenceMask(mx.nd.ones_like(rtd_scores), sequence_length=part["valid_length"],
+                                   use_sequence_length=True, axis=1)
+        correct = (((rtd_scores > 0) == labels) * valid).sum()
+        return mlm + RTD_WEIGHT * second, mlm, second, mlm_scores, (correct, valid.sum())
+    labels = part["nsp_labels"]
+    second = pair_loss(outs[3], labels).mean()
+    correct = (outs[3].argmax(axis=-1) == labels).sum()
+    return mlm + second, mlm, second, mlm_scores, (correct, labels.shape[0])
+
+
+class Stats:
+    """Running sums between two log lines, kept on the device until read."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.loss = self.mlm = self.pair = 0.0
+        self.mlm_correct = self.mlm_total = 0.0
+        self.pair_correct = self.pair_total = 0.0
+        self.steps = 0
+        self.tokens = 0
+        self.t0 = time.perf_counter()
+
+    def add(self, loss, mlm, pair, mlm_scores, pair_hits, part):
+        self.loss = self.loss + loss
+        self.mlm = self.mlm + mlm
+        w = part["masked_weights"]
+        hit = (mlm_scores.argmax(axis=-1) == part["masked_ids"]) * w
+        self.mlm_correct = self.mlm_correct + hit.sum()
+        self.mlm_total = self.mlm_total + w.sum()
+        if pair is not None:
+            self.pair = self.pair + pair
+            self.pair_correct = self.pair_correct + pair_hits[0]
+            self.pair_total = self.pair_total + pair_hits[1]
+
+    def read(self, steps, second="pair"):
+        def f(x):
+            return float(x.asscalar()) if isinstance(x, mx.nd.NDArray) else float(x)
+        n = max(1, steps)
+        out = {"loss": f(self.loss) / n, "mlm_loss": f(self.mlm) / n,
+               "mlm_acc": f(self.mlm_correct) / max(1.0, f(self.mlm_total))}
+        if f(self.pair_total):
+            out[f"{second}_loss"] = f(self.pair) / n
+            out[f"{second}_acc"] = f(self.pair_correct) / f(self.pair_total)
+        return out
+
+
+def evaluate(run, mlm_loss, pair_loss):
+    a = run.args
+    if not a.eval_corpus:
+        return None
+    pipe = run.pipeline(a.eval_corpus, seed=a.seed + 7919, num_epochs=1, shard=False)
+    stats = Stats()
+    n = 0
+    for batch in pipe:
+        for part in _split(batch, run.ctxs, run.objective):
+            loss, mlm, pair, scores, pscores = _forward_losses(run, part, mlm_loss, pair_loss)
+            stats.add(loss, mlm, pair, scores, pscores, part)
+        n += 1
+        if n >= a.eval_batches:
+            break
+    if n == 0:
+        return None
+    res = stats.read(n * len(run.ctxs), run.objective or "pair")
+    res["perplexity"] = math.exp(min(50.0, res["mlm_loss"]))
+    return res
+
+
+def param_checksum(model):
+    """crc32 over every distinct parameter, in name order: equal on every worker after a
+    dist_sync run."""
+    crc = 0
+    seen = set()
+    for name, p in sorted(model._collect_params_with_prefix().items()):
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        crc = zlib.crc32(p.data().asnumpy().tobytes(), crc)
+    return f"{crc & 0xFFFFFFFF:08x}"
+
+
+def train(args):
+    run = Run(args)
+    model, ctxs = run.model, run.ctxs
+    model.hybridize(static_alloc=True)
+    if args.dtype == "float16":
+        if ctxs[0].device_type != "gpu":
+            raise UsageError("--dtype float16 needs a GPU context (--ctx gpu:0)")
+        from mxnet.contrib import amp
+        amp.init()
+    trainer = training.make_trainer(model, optimizer=args.optimizer, lr=args.lr,
+                                    weight_decay=args.weight_decay)
+    if args.dtype == "float16":
+        amp.init_trainer(trainer)
+    params = [p for p in model.collect_params().values() if p.grad_req != "null"]
+    sync = training.GradientSync(params, run.kv)
+    if args.accumulate > 1:
+        for p in params:
+            p.grad_req = "add"
+    mlm_loss = MaskedLMLoss()
+    pair_loss = RTDLoss() if run.objective == "rtd" else NSPLoss()
+
+    pipe = run.pipeline(args.corpus, seed=args.seed)
+    step, tokens_seen = 0, 0
+    if run.resume_state is not None:
+        st = run.resume_state
+        step, tokens_seen = st["step"], st.get("tokens_seen", 0)
+        rank_state = st["data"] if run.num_workers == 1 else st["data_by_rank"][str(run.rank)]
+        pipe.load_state_dict(rank_state)
+        trainer.load_states(os.path.join(run.resume_path, "trainer.states"))
+        training.RunDirectory.restore_rng(st)
+        run.log(f"[resume] continuing from {run.resume_path} at step {step}")
+    metrics = training.MetricsLog(os.path.join(args.output, "metrics.jsonl"),
+                                  resume_step=step if run.resume_state is not None else None) \
+        if run.is_chief else None
+    watchdog = training.Watchdog(args.dist_timeout if run.kv is not None else 0,
+                                 what=f"worker {run.rank}")
+
+    progress = None
+    if run.is_chief and not args.no_progress:
+        from tqdm import tqdm
+        progress = tqdm(total=args.max_steps, initial=step, unit="step", dynamic_ncols=True,
+                        desc=f"pretrain {run.family}")
+    stats = Stats()
+    data_state = pipe.state_dict()
+    run.start_epoch = data_state["epoch"]
+    batches = _prefetch(pipe)
+    micro = 0
+    first_batch = True
+    bare_time = 0.0
+    try:
+        while step < args.max_steps:
+            try:
+                batch, data_state = next(batches)
+            except StopIteration:
+                raise DataError("the corpus ran out of batches") from None
+            if first_batch and data_state["epoch"] > run.start_epoch:
+                # The first batch needed more than one pass: every sequence would repeat
+                # within a batch, which is not training on the corpus.
+                raise DataError(f"the corpus ({', '.join(pipe.files)}) is too small for one batch "
+                                f"of {pipe.batch_size} sequences"
+                                f"{' on this worker' if run.num_workers > 1 else ''}; add text "
+                                f"or lower --batch-size")
+            first_batch = False
+            training.step_seed(args.seed + 131 * run.rank, step * args.accumulate + micro)
+            parts = _split(batch, ctxs, run.objective)
+            t_step = time.perf_counter()
+            with mx.autograd.record():
+                results = [_forward_losses(run, part, mlm_loss, pair_loss) for part in parts]
+                losses = [r[0] / args.accumulate for r in results]
+            if args.dtype == "float16":
+                with amp.scale_loss(losses, trainer) as scaled:
+                    mx.autograd.backward(scaled)
+            else:
+                mx.autograd.backward(losses)
+            for r, part in zip(results, parts):
+                stats.add(*r, part)
+            tokens_seen += int(batch["valid_length"].sum())
+            stats.tokens += int(batch["valid_length"].sum())
+            micro += 1
+            if micro < args.accumulate:
+                continue
+            micro = 0
+            step += 1
+            trainer.set_learning_rate(training.learning_rate(
+                step, base_lr=args.lr, warmup_steps=args.warmup_steps, total_steps=args.max_steps,
+                decay=args.decay, power=args.poly_power))
+            training.clip_and_update(trainer, sync, len(ctxs), args.clip_grad)
+            if args.accumulate > 1:
+                for p in params:
+                    p.zero_grad()
+            stats.steps += 1
+            bare_time += time.perf_counter() - t_step
+            watchdog.beat()
+            if progress is not None:
+                progress.update(1)
+            if step % args.log_every == 0 or step in (1, args.max_steps):
+                mx.nd.waitall()
+                res = stats.read(stats.steps * len(ctxs) * args.accumulate, run.objective or "pair")
+                elapsed = time.perf_counter() - stats.t0
+                res.update(step=step, lr=trainer.learning_rate, tokens=tokens_seen,
+                           tokens_per_s=stats.tokens * run.num_workers / max(elapsed, 1e-9))
+                if metrics is not None:
+                    metrics.write(split="train", **res)
+                if progress is not None:
+                    progress.set_postfix(loss=f"{res['loss']:.3f}", mlm_acc=f"{res['mlm_acc']:.3f}",
+                                         tok_s=f"{res['tokens_per_s']:.0f}")
+                stats.reset()
+            do_save = args.save_every and step % args.save_every == 0 and step < args.max_steps
+            do_eval = (args.eval_every and step % args.eval_every == 0) or (do_save and not args.eval_every)
+            if do_eval and run.is_chief:
+                res = evaluate(run, mlm_loss, pair_loss)
+                if res is not None and metrics is not None:
+                    metrics.write(split="eval", step=step, **res)
+            if do_save:
+                save_checkpoint(run, trainer, step, tokens_seen, data_state)
+                watchdog.beat()
+    finally:
+        if progress is not None:
+            progress.close()
+    mx.nd.waitall()
+    if run.is_chief:
+        res = evaluate(run, mlm_loss, pair_loss)
+        if res is not None:
+            metrics.write(split="eval", step=step, **res)
+    save_checkpoint(run, trainer, step, tokens_seen, data_state)
+    watchdog.stop()
+    checksum = param_checksum(model)
+    print(f"[worker {run.rank}] final parameter checksum {checksum}", file=sys.stderr, flush=True)
+    if run.is_chief:
+        final = os.path.join(args.output, "model" + args.format)
+        checkpoints.save(model, final, config=model.config, assets=run.tokenizer.to_assets())
+        png = training.plot_metrics(os.path.join(args.output, "metrics.jsonl"),
+                                    os.path.join(args.output, "loss.png"),
+                                    keys=("loss", "mlm_acc", "perplexity"),
+                                    title=f"pretraining {args.model}")
+        run.log(f"[done] {step} steps; final model {final}; metrics "
+                f"{os.path.join(args.output, 'metrics.jsonl')}; plot {png}")
+    return model
+
+
+def save_checkpoint(run, trainer, step, tokens_seen, data_state):
+    """Rank 0 writes the step checkpoint; in a distributed run every rank's data position
+    is gathered into it through the kvstore-free side channel of per-rank files."""
+    a = run.args
+    if run.num_workers > 1:
+        # Each worker drops its data position beside the checkpoints; rank 0 folds them in.
+        side = os.path.join(run.rundir.dir, "ranks")
+        os.makedirs(side, exist_ok=True)
+        tmp = os.path.join(side, f".step-{step}-rank-{run.rank}.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(data_state, f)
+        os.replace(tmp, os.path.join(side, f"step-{step}-rank-{run.rank}.json"))
+        if not run.is_chief:
+            return
+        by_rank = {}
+        deadline = time.time() + a.dist_timeout
+        for r in range(run.num_workers):
+            p = os.path.join(side, f"step-{step}-rank-{r}.json")
+            while not os.path.exists(p):
+                if time.time() > deadline:
+                    raise RuntimeError(f"worker {r} never reported its data position for step {step}")
+                time.sleep(0.05)
+            with open(p) as f:
+                by_rank[str(r)] = json.load(f)
+        state = {"data_by_rank": by_rank, "tokens_seen": tokens_seen}
+    else:
+        state = {"data": data_state, "tokens_seen": tokens_seen}
+    path = run.rundir.save(step, run.model, trainer, state, config=run.model.config,
+                           assets=run.tokenizer.to_assets())
+    if run.num_workers > 1:  # folded into the checkpoint now
+        for r in range(run.num_workers):
+            os.unlink(os.path.join(run.rundir.dir, "ranks", f"step-{step}-rank-{r}.json"))
+    return path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    distributed = args.kvstore.startswith("dist")
+    try:
+        train(args)
+    except (UsageError, DataError, TokenizerError, checkpoints.CheckpointError) as e:
+        print(f"pretrain.py: error: {e}", file=sys.stderr, flush=True)
+        if distributed:
+            os._exit(2)  # ps-lite's exit handshake would wait forever for this worker's peers
+        return 2
+    except BaseException:
+        if not distributed:
+            raise
+        import traceback
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
