@@ -37,8 +37,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from .data import DataError
-    from .tokenizers import TokenizerError, build_vocab
+    from zoo.data import DataError
+    from zoo.tokenizers import TokenizerError, build_vocab
     try:
         tok = build_vocab(args.kind, args.size, args.corpus, args.output, lower=not args.cased,
                           min_frequency=args.min_frequency, model_type=args.model_type,
