@@ -34,8 +34,9 @@ def _status_kb(field):
 
 def _build(model_name):
     """The pretraining model, constructed but not initialized (no parameter memory yet)."""
-    from zoo import _registry
-    return _registry.create(model_name, use_mlm=True)
+    from zoo import registry
+    family, config = registry.resolve(model_name)
+    return family.build(config, use_mlm=True)
 
 
 def child_save(model_name, method, path, repeat):

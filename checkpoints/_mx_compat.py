@@ -22,6 +22,7 @@ __all__ = [
     "Block", "Parameter", "structural_params", "iter_blocks", "replace_parameter", "remove_child",
     "shape_is_known", "merge_shapes", "set_shape", "param_dtype", "is_initialized",
     "numpy_view", "adopt_data", "ensure_initialized", "param_ndarray", "configure_onednn_isa",
+    "replace_data", "sync_layer_sizes", "clear_cached_graphs",
 ]
 
 
@@ -144,6 +145,39 @@ def ensure_initialized(param, ctx=None):
         return
     # With an unknown shape MXNet defers the allocation to the first forward pass.
     param.initialize(ctx=ctx or mx.cpu())
+
+
+def replace_data(param, arr):
+    """Give an initialized Parameter ``arr`` (any shape) as its data on every context it
+    lives on, with fresh gradient buffers (a vocabulary resize). MXNet's shape setter refuses
+    a changed shape, so the shape is set underneath it."""
+    ctxs = param.list_ctx()
+    param._shape = tuple(arr.shape)
+    param._deferred_init = ()
+    param._init_impl(arr, ctxs)
+
+
+def sync_layer_sizes(block):
+    """After :func:`replace_data`, make every Embedding and Dense of ``block`` compute with
+    its weight's current first dimension (MXNet keeps the sizes it was built with as
+    attributes that the forward pass reads), and forget cached graphs."""
+    from mxnet.gluon import nn
+    for _path, sub in iter_blocks(block):
+        if isinstance(sub, nn.Embedding) and sub.weight.shape:
+            rows = int(sub.weight.shape[0])
+            sub._kwargs["input_dim"] = rows
+            if hasattr(sub, "_input_dim"):
+                sub._input_dim = rows
+        elif isinstance(sub, nn.Dense) and sub.weight.shape and sub.weight.shape[0]:
+            sub._units = int(sub.weight.shape[0])
+    clear_cached_graphs(block)
+
+
+def clear_cached_graphs(block):
+    """Drop the hybridized graphs of ``block`` and its descendants (rebuilt at the next call)."""
+    for _path, sub in iter_blocks(block):
+        if hasattr(sub, "_clear_cached_op"):
+            sub._clear_cached_op()
 
 
 # --------------------------------------------------------------------------- oneDNN dispatch

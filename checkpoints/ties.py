@@ -12,20 +12,32 @@ canonical path is filled with what the alias's ``*`` matched, in order::
     @tied("mlm_decoder.1.weight", "word_embed.weight")      # one parameter
     @tied("l2", "l1")                                        # every parameter of a block
     @tied("encoder.layers.*", "encoder.layers.0")            # ALBERT-style sharing
+
+A tie that a config switches (Hugging Face's ``tie_word_embeddings``) says so on the class::
+
+    @tied("lm_head.weight", "word_embed.weight", when="tie_word_embeddings")
+
+``when`` names a boolean field of the block's ``config`` attribute (or is a callable taking
+the block); where it is false the declaration is inactive: the alias keeps a parameter of
+its own, is saved under its own name, and loads from its own tensor.
 """
 import functools
 import re
+from typing import Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
 from . import _mx_compat as mxc
 from .errors import TieError
 
-__all__ = ["tied", "ties_of", "declared_ties", "resolve_declared"]
+__all__ = ["tied", "ties_of", "declared_ties", "active_declarations", "switched_ties",
+           "resolve_declared", "TieDeclaration"]
 
 _DECLS = "_tiezoo_tie_decls"          # class attribute: this class's own declarations
 _HOOKED = "_tiezoo_init_hooked"        # class attribute: __init_subclass__ installed
 _ACTIVE = "_tiezoo_active_ties"        # instance attribute: alias -> canonical applied
+_ACTIVE_DECLS = "_tiezoo_active_decls"  # instance attribute: declarations that tied something
+_SWITCHED = "_tiezoo_switched_ties"    # instance attribute: alias -> (canonical, config field)
 _DEPTH = "_tiezoo_init_depth"          # instance attribute: nesting of __init__ calls
 _COMPONENT = re.compile(r"^(\*|[A-Za-z0-9_]+)$")
 
@@ -38,8 +50,37 @@ def _check_path(path, what):
             raise TieError(f"@tied {what} {path!r}: bad path component {comp!r}")
 
 
-def tied(alias, canonical):
+class TieDeclaration(NamedTuple):
+    """One ``@tied`` declaration: alias and canonical path patterns, and its condition."""
+    alias: str
+    canonical: str
+    when: Optional[Union[str, Callable]] = None
+
+    def holds_for(self, block):
+        """Whether the declaration is in force for the built ``block``: always without a
+        condition; else the config field (or callable) ``when`` decides."""
+        if self.when is None:
+            return True
+        if callable(self.when):
+            return bool(self.when(block))
+        config = getattr(block, "config", None)
+        if config is None or not hasattr(config, self.when):
+            raise TieError(f"@tied({self.alias!r}, {self.canonical!r}, when={self.when!r}) on "
+                           f"{type(block).__name__}: the block has no config field "
+                           f"{self.when!r} to decide it")
+        return bool(getattr(config, self.when))
+
+    def __str__(self):
+        cond = f", when={self.when!r}" if isinstance(self.when, str) else \
+            (", when=<callable>" if self.when else "")
+        return f"@tied({self.alias!r}, {self.canonical!r}{cond})"
+
+
+def tied(alias, canonical, *, when=None):
     """Class decorator: the parameter(s) at ``alias`` share storage with ``canonical``.
+
+    ``when``: the name of a boolean field of the block's ``config`` (or a callable taking
+    the block) that switches the tie; ``None``: always tied.
 
     Example::
 
@@ -65,12 +106,16 @@ def tied(alias, canonical):
                        f"than the alias, so it cannot be filled in")
     if alias == canonical:
         raise TieError(f"@tied({alias!r}, {canonical!r}): a path cannot be tied to itself")
+    if when is not None and not (callable(when) or (isinstance(when, str) and when.isidentifier())):
+        raise TieError(f"@tied({alias!r}, {canonical!r}): when= must be a config field name "
+                       f"or a callable, not {when!r}")
+    decl = TieDeclaration(alias, canonical, when)
 
     def decorate(cls):
         if not (isinstance(cls, type) and issubclass(cls, mxc.Block)):
             raise TypeError(f"@tied decorates a Block subclass, not {cls!r}")
         # Decorators run bottom-up; prepend so that the class keeps them in source order.
-        setattr(cls, _DECLS, ((alias, canonical),) + tuple(cls.__dict__.get(_DECLS, ())))
+        setattr(cls, _DECLS, (decl,) + tuple(cls.__dict__.get(_DECLS, ())))
         _install_init_hook(cls)
         return cls
 
@@ -120,7 +165,8 @@ def _install_init_hook(cls):
 
 
 def declared_ties(cls):
-    """All ``(alias, canonical)`` declarations of a class, base classes first."""
+    """All :class:`TieDeclaration` of a class (``(alias, canonical, when)``), base classes
+    first, whether or not their condition holds for a given instance."""
     out = []
     for klass in reversed(cls.__mro__):
         for decl in klass.__dict__.get(_DECLS, ()):
@@ -156,7 +202,8 @@ def _expand(block, decls):
     params = mxc.structural_params(block)
     blocks = dict(mxc.iter_blocks(block))
     pairs = []
-    for alias_pat, canon_pat in decls:
+    for declaration in decls:
+        alias_pat, canon_pat = declaration.alias, declaration.canonical
         decl = f"@tied({alias_pat!r}, {canon_pat!r}) on {type(block).__name__}"
         for alias, caps in list(_match(alias_pat, params)) + list(_match(alias_pat, blocks)):
             canon = _fill(canon_pat, caps)
@@ -204,10 +251,17 @@ def _resolve_chains(pairs):
 
 
 def _apply(block):
-    decls = declared_ties(type(block))
+    decls = [d for d in declared_ties(type(block)) if d.holds_for(block)]
     if not decls:
         return
     pairs = _expand(block, decls)
+    used = {p[2] for p in pairs}
+    block.__dict__[_ACTIVE_DECLS] = [
+        d for d in decls if f"@tied({d.alias!r}, {d.canonical!r}) on {type(block).__name__}" in used]
+    switches = {f"@tied({d.alias!r}, {d.canonical!r}) on {type(block).__name__}": d.when
+                for d in decls if isinstance(d.when, str)}
+    block.__dict__[_SWITCHED] = {alias: (canon, switches[decl]) for alias, canon, decl in pairs
+                                 if decl in switches}
     roots, direct = _resolve_chains(pairs)
     params = mxc.structural_params(block)
     blocks = dict(mxc.iter_blocks(block))
@@ -251,6 +305,26 @@ def ties_of(block):
     return out
 
 
+def active_declarations(block):
+    """``[(block path, TieDeclaration)]`` of the declarations that tie something in the built
+    ``block`` (its own and its descendants'), for describing a model's sharing."""
+    out = []
+    for path, sub in mxc.iter_blocks(block):
+        out.extend((path, d) for d in sub.__dict__.get(_ACTIVE_DECLS, ()))
+    return out
+
+
+def switched_ties(block):
+    """``{alias: (canonical, config field)}``: the active ties of the built ``block`` that a
+    config field switches (``@tied(..., when="tie_word_embeddings")``), with full paths."""
+    out = {}
+    for path, sub in mxc.iter_blocks(block):
+        prefix = path + "." if path else ""
+        for alias, (canon, field) in sub.__dict__.get(_SWITCHED, {}).items():
+            out[prefix + alias] = (prefix + canon, field)
+    return out
+
+
 def resolve_declared(block, name):
     """Map a parameter path to the canonical path the declarations of ``block`` give it.
 
@@ -273,7 +347,9 @@ def _resolve_once(block, name):
         if prefix and not name.startswith(prefix):
             continue
         rel = name[len(prefix):]
-        for alias_pat, canon_pat in declared_ties(type(sub)):
+        for alias_pat, canon_pat, when in declared_ties(type(sub)):
+            if when is not None and not TieDeclaration(alias_pat, canon_pat, when).holds_for(sub):
+                continue      # switched off by the config: the alias is a tensor of its own
             n_alias = len(alias_pat.split("."))
             parts = rel.split(".")
             head, tail = ".".join(parts[:n_alias]), parts[n_alias:]

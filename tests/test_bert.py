@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import zoo
-from checkpoints import convert_bert as cb
+from zoo.models.bert import convert as cb
 from checkpoints import inspect, ties_of
 from zoo import cli as zoo_cli
 from zoo import convert
 from heads import SequenceClassificationHead, losses
-from zoo.bert import BertConfig, BertForPretraining
+from zoo.models.bert import BertConfig, BertForPretraining
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -157,7 +157,7 @@ def test_hf_bert_for_masked_lm_equivalence(tmp_path):
 
 
 def test_hf_name_map_round_trips():
-    model = zoo.bert.build_bert(zoo.get_config("bert_test"), use_mlm=True, use_nsp=True)
+    model = zoo.models.bert.build_bert(zoo.get_config("bert_test"), use_mlm=True, use_nsp=True)
     for name in model._collect_params_with_prefix():
         for arch in ("BertForPreTraining", "BertModel"):
             if arch == "BertModel" and name.startswith(("mlm_", "nsp_")):

@@ -15,8 +15,9 @@ def test_list_shows_every_preset_with_counts_and_ties(capsys):
     for name in zoo.list_models():
         assert name in out
     line = next(l for l in out.splitlines() if l.startswith("bert_base "))
-    assert "109.48M" in line and "MLM decoder = word embedding" in line
-    assert "all layers = layer 0" in next(l for l in out.splitlines() if l.startswith("albert_base "))
+    assert "109.48M" in line and "mlm_decoder.decoder.weight = word_embed.weight" in line
+    assert "encoder.layers.* = encoder.layers.0" in next(l for l in out.splitlines()
+                                                          if l.startswith("albert_base "))
 
 
 def test_inspect_verifies_and_reports_corruption(tmp_path, capsys):

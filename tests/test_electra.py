@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import zoo
-from checkpoints import convert_electra as ce
+from zoo.models.electra import convert as ce
 from checkpoints import inspect, load, save, ties_of
 from heads import RTDLoss
 from hf_port import (ATOL, assert_valid_close, attention_mask, batch, gather,
                      load_hf_state_dict, load_into_hf, nd, randomize_mx, randomize_torch,
                      to_hf_state_dict)
-from zoo.electra import ElectraConfig, ElectraForPretraining, ElectraModel, build_electra
+from zoo.models.electra import ElectraConfig, ElectraForPretraining, ElectraModel, build_electra
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -231,7 +231,7 @@ def test_every_family_pretrains_and_loads_headless(tmp_path, text_corpus, wordpi
              "--corpus", text_corpus, "--eval-corpus", text_corpus, "--eval-batches", 2,
              "--vocab", wordpiece_vocab, "--output", out, "--max-steps", 6, "--log-every", 3)
     rows = metrics(out)
-    family = zoo._registry.get_entry(preset).family
+    family = zoo.get_family(preset).name
     second = {"bert": "nsp", "albert": "sop", "electra": "rtd"}.get(family)
     assert all(np.isfinite(r["loss"]) for r in rows)
     if second:

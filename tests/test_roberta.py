@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import zoo
-from checkpoints import convert_roberta as cr
+from zoo.models.roberta import convert as cr
 from checkpoints import load, save, ties_of
 from hf_port import (ATOL, assert_valid_close, attention_mask, batch, gather,
                      load_hf_state_dict, load_into_hf, nd, randomize_mx, randomize_torch,
                      to_hf_state_dict)
-from zoo.roberta import RobertaConfig, RobertaForPretraining, RobertaModel, build_roberta
+from zoo.models.roberta import RobertaConfig, RobertaForPretraining, RobertaModel, build_roberta
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

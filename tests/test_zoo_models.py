@@ -19,7 +19,7 @@ import pytest
 
 import zoo
 from checkpoints import inspect, save, ties_of
-from zoo import _registry
+from zoo import registry
 
 RUN_FULL_BELOW = 50_000_000        # parameters; bert_medium (41M) runs as is
 SHRINK = dict(num_layers=2, vocab_size=128)
@@ -150,6 +150,12 @@ FAMILIES = {
 
 # ------------------------------------------------------------------------------ test
 
+def _build(name, **heads):
+    """The model ``name`` with ``heads``, constructed but not initialized (no memory yet)."""
+    family, config = registry.resolve(name)
+    return family.build(config, **heads)
+
+
 def _count(block):
     # collect_params() lists a shared Parameter once: tied weights are not counted twice
     return sum(int(np.prod(p.shape)) for p in block.collect_params().values())
@@ -167,12 +173,12 @@ def _inputs(config, family, B=2, L=9, P=3, seed=0):
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_registered_model(name, tmp_path):
-    family = FAMILIES[_registry.get_entry(name).family]
+    family = FAMILIES[registry.get_family(name).name]
     heads = family.heads
     config = zoo.get_config(name)
-    full = _registry.create(name, **heads)                       # not initialized
+    full = _build(name, **heads)                       # not initialized
     assert _count(full) == family.count(config, heads)
-    headless = _registry.create(name)
+    headless = _build(name)
     assert _count(headless) == family.count(config, {})
     if name in PUBLISHED:
         assert _count(headless) == PUBLISHED[name]

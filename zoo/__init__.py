@@ -1,4 +1,5 @@
-"""Model zoo: presets as data, one builder per family, one forward contract for all.
+"""Model zoo: one folder per family (``zoo/models/``), presets as data, one forward contract
+per kind of model.
 
 Usage (inputs/token_types (B, L), valid_length (B,), masked_positions (B, P))::
 
@@ -11,7 +12,6 @@ Usage (inputs/token_types (B, L), valid_length (B,), masked_positions (B, P))::
     scores = clf(inputs, token_types, valid_length)              # (B, 3)
 """
 import dataclasses
-import inspect as _inspect
 import logging
 import warnings
 
@@ -20,15 +20,16 @@ import mxnet as mx
 from checkpoints import inspect, load
 from checkpoints._mx_compat import configure_onednn_isa
 
-from . import _native, _registry
-from ._registry import UnknownModelError, list_families, list_models, register_model
-from . import bert  # noqa: F401  (registers the BERT presets)
-from . import roberta, albert, electra  # noqa: F401,E401  (register their presets)
-from .bert import BertConfig
+from . import _native, registry
+from . import models  # noqa: F401  (registers the zoo's families)
+from .registry import (Family, UnknownModelError, family_of, get_family, list_families,
+                       list_models, register_family, register_preset)
+from .resize import resize_token_embeddings
 from .tokenizers import get_tokenizer
 
-__all__ = ["get_tokenizer", "get_model", "list_models", "list_families", "register_model", "get_config",
-           "UnknownModelError", "BertConfig"]
+__all__ = ["get_model", "get_config", "get_tokenizer", "list_models", "list_families",
+           "get_family", "family_of", "register_family", "register_preset", "Family",
+           "resize_token_embeddings", "UnknownModelError"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,18 +38,13 @@ ONEDNN_ISA = configure_onednn_isa()
 # tiezoo's native operators (built on first use; MXNet's own ones when unavailable)
 _native.load()
 
-# Parameters outside the backbone: a checkpoint without them is no reason for a warning.
-_HEAD_PREFIXES = ("mlm_decoder.", "nsp_classifier.", "head.", "sop_classifier.",
-                  "rtd_classifier.", "generator.")
-
 
 def get_config(name, **overrides):
     """The config of a preset or family name, with ``overrides`` applied."""
-    return _with_overrides(_registry.get_entry(name).config, overrides)
+    return _with_overrides(registry.resolve(name)[1], overrides)
 
 
-def get_model(name, *, pretrained=None, use_mlm=False, use_nsp=False, ctx=None,
-              task=None, num_classes=None, use_sop=False, **overrides):
+def get_model(name, *, pretrained=None, ctx=None, task=None, num_classes=None, **kwargs):
     """Build an initialized model.
 
     name: a preset (``"bert_tiny"``, ...; see :func:`list_models`) or a family (``"bert"``:
@@ -56,35 +52,35 @@ def get_model(name, *, pretrained=None, use_mlm=False, use_nsp=False, ctx=None,
     pretrained: a checkpoint path. The architecture comes from the config stored in it; a
         file without one (plain MXNet, GluonNLP 0.10) needs a preset name. Parameters the
         file lacks (a head it was saved without) keep their initializer's values.
-    use_mlm, use_nsp: attach the pretraining heads (outputs appended in this order).
-        For ELECTRA, ``use_mlm=True`` gives the generator + discriminator pretraining model.
-    use_sop: ALBERT's sentence-order-prediction head (``sop_scores`` (B, 2) appended last);
-        only families whose builder takes ``use_sop`` accept it.
+    head switches (``use_mlm=True``, ``use_nsp=True``, ``use_sop=True``, ...): the family's
+        pretraining heads (``get_family(name).flags`` lists them); outputs are appended in
+        the order of the forward contract. For ELECTRA, ``use_mlm=True`` gives the generator
+        + discriminator pretraining model.
     task: ``"classification"``, ``"regression"``, ``"tagging"`` or ``"qa"``: attach that
         task head instead (see :mod:`heads`); ``num_classes`` for classification/tagging
         (``num_classes`` alone implies classification).
     ctx: a context or list of contexts (default CPU).
-    **overrides: config fields (``vocab_size=``, ``num_layers=``, ``dropout=``, ...).
+    other keyword arguments: config fields (``vocab_size=``, ``num_layers=``, ``dropout=``,
+        ``tie_word_embeddings=``, ...).
     """
-    entry = _registry.get_entry(name)
+    family, config = registry.resolve(name)
+    flags = {k: kwargs.pop(k) for k in list(kwargs) if k in family.flags or k.startswith("use_")}
+    family.check_flags(flags)
+    flags = {k: v for k, v in flags.items() if v}
     if num_classes is not None and task is None:
         task = "classification"
-    config = entry.config
+    if task is not None and family.tasks and task not in family.tasks:
+        raise ValueError(f"unknown task {task!r} for {family.name} models; known: "
+                         f"{', '.join(family.tasks)}")
     if pretrained is not None:
-        config = _config_from_checkpoint(name, entry, pretrained, overrides)
-    config = _with_overrides(config, overrides)
-    heads = {}
-    if use_sop:
-        if "use_sop" not in _inspect.signature(entry.builder).parameters:
-            raise ValueError(f"{entry.family!r} models have no sentence-order-prediction head "
-                             f"(use_sop)")
-        heads["use_sop"] = True
-    model = entry.builder(config, use_mlm=use_mlm, use_nsp=use_nsp, task=task,
-                          num_classes=num_classes, **heads)
+        config = _config_from_checkpoint(name, family, pretrained, kwargs)
+    config = _with_overrides(config, kwargs)
+    extra = {"task": task, "num_classes": num_classes} if (task or num_classes) else {}
+    model = family.build(config, **flags, **extra)
     if pretrained is None:
         model.initialize(ctx=ctx or mx.cpu())
     else:
-        _load_pretrained(model, pretrained, ctx, entry.family)
+        _load_pretrained(model, pretrained, ctx, family)
     return model
 
 
@@ -99,52 +95,51 @@ def _with_overrides(config, overrides):
     return dataclasses.replace(config, **overrides)
 
 
-def _config_from_checkpoint(name, entry, path, overrides=None):
+def _config_from_checkpoint(name, family, path, overrides=None):
+    from . import convert as _convert
     info = inspect(path)
     stored = info.config
-    config_cls = type(entry.config)
-    from . import convert as _convert
     if not stored:
-        if _registry.is_family(name):
+        if registry.is_family(name):
             raise ValueError(
                 f"{path}: the checkpoint stores no model config (plain MXNet or GluonNLP "
                 f"file?), so the family name {name!r} does not say which size to build; "
-                f"pass a preset name instead: {', '.join(list_models(entry.family))}")
+                f"pass a preset name instead: {', '.join(list_models(family.name))}")
         # the preset gives the size; the tensors still fix the vocabulary & table sizes
-        return dataclasses.replace(entry.config,
-                                   **_convert.foreign_config_fields(info, entry.family))
-    family = stored.get("family", config_cls.family)
-    if family != entry.family:
-        raise ValueError(f"{path} holds a {family!r} model, not a {entry.family!r} one "
+        return dataclasses.replace(registry.resolve(name)[1],
+                                   **_convert.foreign_config_fields(info, family))
+    stored_family = stored.get("family", family.name)
+    if stored_family != family.name:
+        raise ValueError(f"{path} holds a {stored_family!r} model, not a {family.name!r} one "
                          f"(asked for {name!r})")
-    config = config_cls.from_dict(stored)
-    if not _registry.is_family(name):
+    config = family.config_class.from_dict(stored)
+    if not registry.is_family(name):
         # The preset (with the caller's overrides) names a size; the file's own table sizes
         # (vocabulary, ...) stand. Anything else that differs is a checkpoint of another
         # size: a CheckpointError naming the first tensor whose shape differs.
-        decides = getattr(_convert._tables().get(entry.family), "FILE_DECIDES", ())
-        want = _with_overrides(entry.config, {k: v for k, v in (overrides or {}).items()
-                                              if k not in decides})
+        decides = family.file_decides
+        want = _with_overrides(registry.resolve(name)[1],
+                               {k: v for k, v in (overrides or {}).items() if k not in decides})
         want = dataclasses.replace(want, **{k: getattr(config, k) for k in decides})
         got = config.architecture()
         diff = {k: (a, got[k]) for k, a in want.architecture().items() if a != got[k]}
         if diff:
-            raise _convert.size_mismatch_error(path, info, entry, want, diff)
+            raise _convert.size_mismatch_error(path, info, name, family, want, diff)
     return config
 
 
-def _load_pretrained(model, path, ctx, family=None):
+def _load_pretrained(model, path, ctx, family):
     many = isinstance(ctx, (list, tuple))
     rename = None
     info = inspect(path)
     if not info.format_version:
         # A foreign file (GluonNLP 0.10's BERTModel): its own names, mapped by the family table.
         from . import convert as _convert
-        rename = _convert.foreign_rename(info, family or model.config.family)
+        rename = _convert.foreign_rename(info, family)
     report = load(model, path, ctx=None if many else ctx, rename=rename)
     _log.info("loaded %s: %s", path, report)
     backbone_missing = [n for n in getattr(report, "missing", ())
-                        if not n.startswith(_HEAD_PREFIXES)]
+                        if not n.startswith(tuple(family.head_prefixes))]
     if backbone_missing:
         warnings.warn(f"{path}: backbone parameters not in the checkpoint, left at their "
                       f"initial values: {', '.join(backbone_missing)}", stacklevel=3)

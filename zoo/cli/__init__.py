@@ -7,8 +7,9 @@ import sys
 
 def _count(block):
     """Distinct parameter values of an uninitialized block (shapes are known; tied ones once)."""
+    from checkpoints import _mx_compat as mxc
     seen, total = set(), 0
-    for p in block._collect_params_with_prefix().values():
+    for p in mxc.structural_params(block).values():
         if id(p) not in seen:
             seen.add(id(p))
             n = 1
@@ -18,35 +19,26 @@ def _count(block):
     return total
 
 
-def _sharing(family, ties):
-    kinds = set()
-    for alias, canon in ties.items():
-        if alias.startswith("encoder.layers."):
-            kinds.add("all layers = layer 0")
-        elif alias.startswith("generator."):
-            kinds.add("generator embeddings = discriminator's")
-        else:
-            kinds.add("MLM decoder = word embedding")
-    return "; ".join(sorted(kinds))
+def _sharing(block):
+    """The model's own tie declarations that tie something, as ``alias = canonical``."""
+    from checkpoints.ties import active_declarations
+    decls = [d for path, d in active_declarations(block) if path == ""]
+    return "; ".join(f"{d.alias} = {d.canonical}" for d in decls) or "none"
 
 
 def _cmd_list(args):
     import zoo
-    from checkpoints import ties_of
-    from zoo import _registry
+    from zoo import registry
     print(f"{'preset':<15} {'family':<8} {'layers':>6} {'units':>5} {'heads':>5} {'vocab':>6} "
-          f"{'backbone':>10} {'pretrain':>10}  ties")
+          f"{'backbone':>10} {'pretrain':>10}  ties (pretraining model)")
     for name in zoo.list_models():
-        entry = _registry.get_entry(name)
-        cfg = entry.config
-        backbone = _registry.create(name)
-        heads = {"albert": {"use_mlm": True, "use_sop": True},
-                 "bert": {"use_mlm": True, "use_nsp": True}}.get(entry.family, {"use_mlm": True})
-        pretrain = _registry.create(name, **heads)
-        ties = {**ties_of(backbone), **ties_of(pretrain)}
-        print(f"{name:<15} {entry.family:<8} {cfg.num_layers:>6} {cfg.units:>5} {cfg.num_heads:>5} "
-              f"{cfg.vocab_size:>6} {_count(backbone) / 1e6:>9.2f}M {_count(pretrain) / 1e6:>9.2f}M  "
-              f"{_sharing(entry.family, ties)}")
+        family, cfg = registry.resolve(name)
+        backbone = family.build(cfg)                                # not initialized
+        pretrain = family.build(cfg, **family.pretraining_flags)
+        size = [getattr(cfg, k, "-") for k in ("num_layers", "units", "num_heads", "vocab_size")]
+        print(f"{name:<15} {family.name:<8} {size[0]:>6} {size[1]:>5} {size[2]:>5} {size[3]:>6} "
+              f"{_count(backbone) / 1e6:>9.2f}M {_count(pretrain) / 1e6:>9.2f}M  "
+              f"{_sharing(pretrain)}")
     return 0
 
 

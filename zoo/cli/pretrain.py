@@ -3,7 +3,9 @@
     python scripts/pretrain.py --model bert_tiny --corpus 'data/*.txt' --output runs/bert \
         --max-steps 1000 --vocab-size 8000
 
-Objectives follow the family: MLM + NSP for BERT, MLM + SOP for ALBERT, MLM for RoBERTa.
+Objectives are the family's pretraining recipe (its folder's ``pretrain.py``): MLM + NSP for
+BERT, MLM + SOP for ALBERT, MLM for RoBERTa, generator MLM + replaced token detection for
+ELECTRA.
 Writes ``OUTPUT/metrics.jsonl`` (one JSON object per logged step: ``step``, ``loss``, ...;
 evaluation lines carry ``"split": "eval"``), ``OUTPUT/loss.png``, step checkpoints in
 ``OUTPUT/checkpoints/step-N/`` (model, optimizer state, data position, RNG state; the last
@@ -32,28 +34,15 @@ import time
 import zlib
 
 import mxnet as mx
-import numpy as np
 
 import checkpoints
 import zoo
-from heads import RTDLoss
-from heads.losses import MaskedLMLoss, NSPLoss
+from zoo import registry
+from zoo.recipes import RunningMetrics
 from zoo import training
 from zoo.training import UsageError
-from zoo.data import DataError, PretrainingPipeline
+from zoo.data import DataError
 from zoo.tokenizers import TokenizerError, build_vocab, get_tokenizer
-
-# Each family's pretraining recipe: the second objective beside (generator) MLM, and the
-# get_model flags that attach its heads. "rtd": ELECTRA's replaced-token detection, whose
-# discriminator reads the generator's samples; its loss weight is the paper's 50.
-OBJECTIVES = {
-    "bert": ("nsp", {"use_mlm": True, "use_nsp": True}),
-    "albert": ("sop", {"use_mlm": True, "use_sop": True}),
-    "roberta": (None, {"use_mlm": True}),
-    "electra": ("rtd", {"use_mlm": True}),
-}
-RTD_WEIGHT = 50.0
-
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,7 +59,8 @@ def parse_args(argv=None):
     g.add_argument("--eval-corpus", nargs="+", metavar="FILE", help="held-out text for periodic evaluation")
     g.add_argument("--vocab", metavar="PATH", help="vocab.txt, SentencePiece .model, HF folder or checkpoint")
     g.add_argument("--vocab-size", type=int, help="train a vocabulary of this size on --corpus")
-    g.add_argument("--vocab-kind", choices=["wordpiece", "sentencepiece"], default="wordpiece")
+    g.add_argument("--vocab-kind", choices=["wordpiece", "sentencepiece"],
+                   help="the vocabulary --vocab-size trains (default: the family's own)")
     g.add_argument("--mask-prob", type=float, default=0.15)
     g.add_argument("--whole-word-mask", action="store_true")
     g.add_argument("--buffer-documents", type=int, default=1000, help="documents per shuffle buffer")
@@ -132,13 +122,37 @@ class Run:
         self.resume_path, self.resume_state = (self.rundir.latest() if args.resume else (None, None))
         if args.resume and self.resume_path is None:
             self.log(f"[resume] no usable checkpoint in {args.output}; starting from scratch")
+        self.family = self._family()
+        self.recipe = self.family.recipe
         self.tokenizer = self._tokenizer()
-        self.model, self.family = self._model()
-        self.objective = OBJECTIVES[self.family][0]
+        self.model = self._model()
 
     def log(self, msg):
         if self.is_chief:
             print(msg, file=sys.stderr, flush=True)
+
+    # ---- family -------------------------------------------------------------------------
+    def _family(self):
+        """The family of --model, or of the checkpoint training starts or resumes from."""
+        a = self.args
+        start = os.path.join(self.resume_path, "model.params") if self.resume_path else a.init_from
+        name = a.model
+        if start:
+            info = checkpoints.inspect(start)
+            name = (info.config or {}).get("family")
+            if not name:
+                raise UsageError(f"{start}: checkpoint stores no model config; convert it first "
+                                 f"with `zoo convert {start} ckpt.params --model PRESET`")
+        try:
+            family = registry.get_family(name)
+        except registry.UnknownModelError as e:
+            raise UsageError(f"--model: {e}") from None
+        if family.recipe is None:
+            with_recipe = [f for f in registry.list_families()
+                           if registry.get_family(f).recipe is not None]
+            raise UsageError(f"--model {a.model}: no pretraining recipe for family "
+                             f"{family.name!r} (families with one: {', '.join(with_recipe)})")
+        return family
 
     # ---- tokenizer ----------------------------------------------------------------------
     def _tokenizer(self):
@@ -156,9 +170,10 @@ class Run:
             if not a.vocab_size:
                 raise UsageError("give --vocab PATH, --vocab-size N (train one on --corpus) or --init-from CKPT")
             vocab_dir = os.path.join(a.output, "vocab")
+            kind = a.vocab_kind or self.family.vocab_kind
             if self.is_chief:
-                self.log(f"[vocab] training a {a.vocab_kind} vocabulary of {a.vocab_size} on the corpus")
-                build_vocab(a.vocab_kind, a.vocab_size, a.corpus, vocab_dir)
+                self.log(f"[vocab] training a {kind} vocabulary of {a.vocab_size} on the corpus")
+                build_vocab(kind, a.vocab_size, a.corpus, vocab_dir)
             if self.kv:
                 self.kv._barrier()  # the others wait for rank 0's vocabulary
             return get_tokenizer(vocab_dir)
@@ -173,11 +188,7 @@ class Run:
         start = os.path.join(self.resume_path, "model.params") if self.resume_path else a.init_from
         if start:
             info = checkpoints.inspect(start)
-            family = (info.config or {}).get("family")
-            if not family:
-                raise UsageError(f"{start}: checkpoint stores no model config; convert it first "
-                                 f"with `zoo convert {start} ckpt.params --model PRESET`")
-            name = family
+            name = self.family.name
             stored_vocab = info.config.get("vocab_size")
             if stored_vocab and stored_vocab != self.tokenizer.vocab_size:
                 raise UsageError(f"the vocabulary has {self.tokenizer.vocab_size} tokens but "
@@ -189,29 +200,24 @@ class Run:
             if "pad_token_id" in fields and self.tokenizer.pad_id is not None:
                 # RoBERTa derives position ids from the padding id: it must be the tokenizer's.
                 overrides.setdefault("pad_token_id", self.tokenizer.pad_id)
-        entry_family = zoo._registry.get_entry(name).family
-        if entry_family not in OBJECTIVES:
-            raise UsageError(f"--model {a.model}: no pretraining recipe for family "
-                             f"{entry_family!r} (supported: {sorted(OBJECTIVES)})")
-        kwargs = OBJECTIVES[entry_family][1]
         mx.random.seed(a.seed)
-        model = zoo.get_model(name, pretrained=start, ctx=self.ctxs[0], **kwargs, **overrides)
+        model = zoo.get_model(name, pretrained=start, ctx=self.ctxs[0], **self.recipe.flags,
+                              **overrides)
         if start:
             self.log(f"[init] {getattr(model, 'load_report', '')}")
-        if model.config.max_length < a.max_seq_length:
-            raise UsageError(f"--max-seq-length {a.max_seq_length} exceeds the model's "
-                             f"max_length {model.config.max_length}")
+        if model.config.max_positions < a.max_seq_length:
+            raise UsageError(f"--max-seq-length {a.max_seq_length} exceeds the "
+                             f"{model.config.max_positions} positions of the model")
         if len(self.ctxs) > 1:
             model.collect_params().reset_ctx(self.ctxs)
-        return model, entry_family
+        return model
 
     # ---- data ---------------------------------------------------------------------------
     def pipeline(self, files, *, seed, num_epochs=None, shard=True):
         a = self.args
-        return PretrainingPipeline(
+        return self.recipe.pipeline(
             files, self.tokenizer, batch_size=a.batch_size * len(self.ctxs),
-            max_seq_length=a.max_seq_length,
-            task=self.objective if self.objective in ("nsp", "sop") else None, mask_prob=a.mask_prob,
+            max_seq_length=a.max_seq_length, mask_prob=a.mask_prob,
             whole_word=a.whole_word_mask, buffer_documents=a.buffer_documents, seed=seed,
             num_epochs=num_epochs, num_shards=self.num_workers if shard else 1,
             shard_index=self.rank if shard else 0)
@@ -252,10 +258,9 @@ def _prefetch(pipe, depth=4):
         stop.set()
 
 
-def _split(batch, ctxs, objective=None):
+def _split(batch, ctxs, recipe):
     """Numpy batch -> one dict of NDArrays per context (an even split of the rows)."""
-    if objective == "rtd":
-        batch = dict(batch, original_ids=_original_ids(batch))
+    batch = recipe.prepare(batch)
     n = len(ctxs)
     rows = batch["input_ids"].shape[0]
     if rows < n:
@@ -268,93 +273,25 @@ def _split(batch, ctxs, objective=None):
     return parts
 
 
-def _original_ids(batch):
-    """The text before masking: ``input_ids`` with the masked tokens put back."""
-    original = batch["input_ids"].copy()
-    rows, cols = np.nonzero(batch["masked_weights"] > 0)
-    original[rows, batch["masked_positions"][rows, cols]] = batch["masked_ids"][rows, cols]
-    return original
-
-
-def _forward_losses(run, part, mlm_loss, pair_loss):
-    """-> total loss, MLM loss, second-objective loss (or None), MLM scores, and
-    ``(second-objective correct, count)`` for accuracy (or None)."""
-    outs = run.model(part["input_ids"], part["token_types"], part["valid_length"],
-                     part["masked_positions"])
-    mlm_scores = outs[2]
-    mlm = mlm_loss(mlm_scores, part["masked_ids"], part["masked_weights"])
-    if run.objective is None:
-        return mlm, mlm, None, mlm_scores, None
-    if run.objective == "rtd":
-        rtd_scores, corrupted = outs[3], outs[4]
-        labels = corrupted != part["original_ids"]
-        second = pair_loss(rtd_scores, labels, part["valid_length"]).mean()
-        valid = mx.nd.SequenceMask(mx.nd.ones_like(rtd_scores), sequence_length=part["valid_length"],
-                                   use_sequence_length=True, axis=1)
-        correct = (((rtd_scores > 0) == labels) * valid).sum()
-        return mlm + RTD_WEIGHT * second, mlm, second, mlm_scores, (correct, valid.sum())
-    labels = part["nsp_labels"]
-    second = pair_loss(outs[3], labels).mean()
-    correct = (outs[3].argmax(axis=-1) == labels).sum()
-    return mlm + second, mlm, second, mlm_scores, (correct, labels.shape[0])
-
-
-class Stats:
-    """Running sums between two log lines, kept on the device until read."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self):
-        self.loss = self.mlm = self.pair = 0.0
-        self.mlm_correct = self.mlm_total = 0.0
-        self.pair_correct = self.pair_total = 0.0
-        self.steps = 0
-        self.tokens = 0
-        self.t0 = time.perf_counter()
-
-    def add(self, loss, mlm, pair, mlm_scores, pair_hits, part):
-        self.loss = self.loss + loss
-        self.mlm = self.mlm + mlm
-        w = part["masked_weights"]
-        hit = (mlm_scores.argmax(axis=-1) == part["masked_ids"]) * w
-        self.mlm_correct = self.mlm_correct + hit.sum()
-        self.mlm_total = self.mlm_total + w.sum()
-        if pair is not None:
-            self.pair = self.pair + pair
-            self.pair_correct = self.pair_correct + pair_hits[0]
-            self.pair_total = self.pair_total + pair_hits[1]
-
-    def read(self, steps, second="pair"):
-        def f(x):
-            return float(x.asscalar()) if isinstance(x, mx.nd.NDArray) else float(x)
-        n = max(1, steps)
-        out = {"loss": f(self.loss) / n, "mlm_loss": f(self.mlm) / n,
-               "mlm_acc": f(self.mlm_correct) / max(1.0, f(self.mlm_total))}
-        if f(self.pair_total):
-            out[f"{second}_loss"] = f(self.pair) / n
-            out[f"{second}_acc"] = f(self.pair_correct) / f(self.pair_total)
-        return out
-
-
-def evaluate(run, mlm_loss, pair_loss):
+def evaluate(run):
+    """The recipe's metrics over --eval-batches of --eval-corpus (None without one)."""
     a = run.args
     if not a.eval_corpus:
         return None
     pipe = run.pipeline(a.eval_corpus, seed=a.seed + 7919, num_epochs=1, shard=False)
-    stats = Stats()
+    sums = RunningMetrics()
     n = 0
     for batch in pipe:
-        for part in _split(batch, run.ctxs, run.objective):
-            loss, mlm, pair, scores, pscores = _forward_losses(run, part, mlm_loss, pair_loss)
-            stats.add(loss, mlm, pair, scores, pscores, part)
+        for part in _split(batch, run.ctxs, run.recipe):
+            sums.add(run.recipe.forward(run.model, part))
         n += 1
         if n >= a.eval_batches:
             break
     if n == 0:
         return None
-    res = stats.read(n * len(run.ctxs), run.objective or "pair")
-    res["perplexity"] = math.exp(min(50.0, res["mlm_loss"]))
+    res = sums.read()
+    if run.recipe.perplexity_of in res:
+        res["perplexity"] = math.exp(min(50.0, res[run.recipe.perplexity_of]))
     return res
 
 
@@ -363,7 +300,7 @@ def param_checksum(model):
     dist_sync run."""
     crc = 0
     seen = set()
-    for name, p in sorted(model._collect_params_with_prefix().items()):
+    for name, p in sorted(checkpoints._mx_compat.structural_params(model).items()):
         if id(p) in seen:
             continue
         seen.add(id(p))
@@ -389,9 +326,6 @@ def train(args):
     if args.accumulate > 1:
         for p in params:
             p.grad_req = "add"
-    mlm_loss = MaskedLMLoss()
-    pair_loss = RTDLoss() if run.objective == "rtd" else NSPLoss()
-
     pipe = run.pipeline(args.corpus, seed=args.seed)
     step, tokens_seen = 0, 0
     if run.resume_state is not None:
@@ -412,8 +346,8 @@ def train(args):
     if run.is_chief and not args.no_progress:
         from tqdm import tqdm
         progress = tqdm(total=args.max_steps, initial=step, unit="step", dynamic_ncols=True,
-                        desc=f"pretrain {run.family}")
-    stats = Stats()
+                        desc=f"pretrain {run.family.name}")
+    stats = RunningMetrics()
     data_state = pipe.state_dict()
     run.start_epoch = data_state["epoch"]
     batches = _prefetch(pipe)
@@ -435,18 +369,18 @@ def train(args):
                                 f"or lower --batch-size")
             first_batch = False
             training.step_seed(args.seed + 131 * run.rank, step * args.accumulate + micro)
-            parts = _split(batch, ctxs, run.objective)
+            parts = _split(batch, ctxs, run.recipe)
             t_step = time.perf_counter()
             with mx.autograd.record():
-                results = [_forward_losses(run, part, mlm_loss, pair_loss) for part in parts]
-                losses = [r[0] / args.accumulate for r in results]
+                results = [run.recipe.forward(model, part) for part in parts]
+                losses = [r.loss / args.accumulate for r in results]
             if args.dtype == "float16":
                 with amp.scale_loss(losses, trainer) as scaled:
                     mx.autograd.backward(scaled)
             else:
                 mx.autograd.backward(losses)
-            for r, part in zip(results, parts):
-                stats.add(*r, part)
+            for r in results:
+                stats.add(r)
             tokens_seen += int(batch["valid_length"].sum())
             stats.tokens += int(batch["valid_length"].sum())
             micro += 1
@@ -468,20 +402,20 @@ def train(args):
                 progress.update(1)
             if step % args.log_every == 0 or step in (1, args.max_steps):
                 mx.nd.waitall()
-                res = stats.read(stats.steps * len(ctxs) * args.accumulate, run.objective or "pair")
+                res = stats.read()
                 elapsed = time.perf_counter() - stats.t0
                 res.update(step=step, lr=trainer.learning_rate, tokens=tokens_seen,
                            tokens_per_s=stats.tokens * run.num_workers / max(elapsed, 1e-9))
                 if metrics is not None:
                     metrics.write(split="train", **res)
                 if progress is not None:
-                    progress.set_postfix(loss=f"{res['loss']:.3f}", mlm_acc=f"{res['mlm_acc']:.3f}",
-                                         tok_s=f"{res['tokens_per_s']:.0f}")
+                    progress.set_postfix(**{k: f"{res[k]:.3f}" for k in run.recipe.progress_keys
+                                            if k in res}, tok_s=f"{res['tokens_per_s']:.0f}")
                 stats.reset()
             do_save = args.save_every and step % args.save_every == 0 and step < args.max_steps
             do_eval = (args.eval_every and step % args.eval_every == 0) or (do_save and not args.eval_every)
             if do_eval and run.is_chief:
-                res = evaluate(run, mlm_loss, pair_loss)
+                res = evaluate(run)
                 if res is not None and metrics is not None:
                     metrics.write(split="eval", step=step, **res)
             if do_save:
@@ -492,7 +426,7 @@ def train(args):
             progress.close()
     mx.nd.waitall()
     if run.is_chief:
-        res = evaluate(run, mlm_loss, pair_loss)
+        res = evaluate(run)
         if res is not None:
             metrics.write(split="eval", step=step, **res)
     save_checkpoint(run, trainer, step, tokens_seen, data_state)

@@ -3,7 +3,7 @@
 Hugging Face's RoBERTa backbone names are BERT's (``embeddings.word_embeddings.weight``,
 ``encoder.layer.{i}.attention.self.query.weight``, ``pooler.dense.weight``, ...) under the
 ``roberta.`` prefix, and tiezoo's RoBERTa names are tiezoo's BERT names, so the backbone
-table is :data:`checkpoints.convert_bert.HF_BACKBONE` itself. The MLM head is
+table is :data:`zoo.models.bert.convert.HF_BACKBONE` itself. The MLM head is
 ``lm_head.*``; ``lm_head.decoder.weight`` maps to the tiezoo alias
 ``mlm_decoder.decoder.weight`` (tied to ``word_embed.weight``), and ``lm_head.bias`` and
 ``lm_head.decoder.bias`` are one tensor. No tensor is transposed.
@@ -16,14 +16,14 @@ also RoBERTa's *converter table* for ``zoo.convert`` (the functions at the end).
 """
 import re
 
-from .convert_bert import HF_BACKBONE as _BERT_BACKBONE
-from ._convert_common import (_compile, _lookup, check_absolute_positions, check_architecture,
-                              config_fields_from_shapes, drop_unloaded, fields_from_hf,
-                              hf_config_dict, hf_activation, hf_config_fields, hf_ignored,
-                              hf_mlm_head_pairs, hf_task_architectures, lookup_hf_name,
+from ...convert.names import (compile_pairs, lookup, check_architecture, fields_from_hf,
+                              hf_activation, hf_task_architectures, lookup_hf_name,
                               task_from_names)
+from ..bert.convert import (HF_BACKBONE as _BERT_BACKBONE, check_absolute_positions,
+                            config_fields_from_shapes, drop_optional_pooler as drop_unloaded,
+                            hf_config_dict, hf_config_fields, hf_ignored, hf_mlm_head_pairs)
 
-__all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
+__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
            "HF_MODEL_TYPES", "FILE_DECIDES", "hf_to_tiezoo_name", "tiezoo_to_hf_name",
            "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
@@ -45,6 +45,13 @@ HF_HEADS = hf_mlm_head_pairs(
 )
 
 # Non-parameter buffers that Hugging Face checkpoints may carry.
+# The MLM bias has two names in Hugging Face files. Tied, they are one tensor (saved under
+# the first). transformers 5 with tie_word_embeddings=False unties them too, and its forward
+# pass reads the decoder's own bias: where a file holds both, that one is read, and an untied
+# model writes both.
+HF_READ_FIRST = ("lm_head.decoder.bias",)
+HF_UNTIED_NAMES = {"mlm_decoder.decoder.bias": ("lm_head.decoder.bias",)}
+
 HF_IGNORED = hf_ignored(HF_BACKBONE_PREFIX)
 
 HF_TRANSPOSED = frozenset()
@@ -62,10 +69,10 @@ HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh",
                   "gelu_pytorch_tanh": "gelu_tanh"}
 _TO_HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_tanh": "gelu_new"}
 
-_HF_TO_TZ_BACKBONE = _compile(HF_BACKBONE, 1, 0)
-_HF_TO_TZ_HEADS = _compile(HF_HEADS, 1, 0)
-_TZ_TO_HF_BACKBONE = _compile(HF_BACKBONE, 0, 1)
-_TZ_TO_HF_HEADS = _compile(HF_HEADS, 0, 1)
+_HF_TO_TZ_BACKBONE = compile_pairs(HF_BACKBONE, 1, 0)
+_HF_TO_TZ_HEADS = compile_pairs(HF_HEADS, 1, 0)
+_TZ_TO_HF_BACKBONE = compile_pairs(HF_BACKBONE, 0, 1)
+_TZ_TO_HF_HEADS = compile_pairs(HF_HEADS, 0, 1)
 _HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
 
 
@@ -91,12 +98,12 @@ def tiezoo_to_hf_name(name, architecture="RobertaForMaskedLM"):
     for a name the architecture has no place for (the pooler of ``RobertaForMaskedLM``, the
     MLM head in ``RobertaModel``); ``KeyError`` for a name with no counterpart at all."""
     info = _check_architecture(architecture)
-    out = _lookup(_TZ_TO_HF_BACKBONE, name)
+    out = lookup(_TZ_TO_HF_BACKBONE, name)
     if out is not None:
         if name.startswith("pooler.") and not info["pooler"]:
             return None
         return info["prefix"] + out
-    out = _lookup(_TZ_TO_HF_HEADS, name)
+    out = lookup(_TZ_TO_HF_HEADS, name)
     if out is None:
         raise KeyError(f"tiezoo tensor {name!r} has no Hugging Face RoBERTa counterpart")
     return out if info["use_mlm"] else None
@@ -122,7 +129,7 @@ def config_to_hf(config, architecture="RobertaForMaskedLM"):
 
 # ----------------------------------------------------------------- converter table
 # What ``zoo.convert`` asks of a family (see its module docstring); "heads" is the dict of
-# ``zoo.get_model`` flags ``{"use_mlm", "use_nsp", "task", "num_classes"}``.
+# ``zoo.get_model`` flags ``{"use_mlm", "task", "num_classes"}``.
 
 HF_MODEL_TYPES = (MODEL_TYPE,)
 # Config fields a checkpoint's tensors decide even when a preset name is given.
@@ -132,7 +139,7 @@ FILE_DECIDES = ("vocab_size", "type_vocab_size", "max_length")
 def hf_heads(architecture, hf_config=None):
     """The ``get_model`` head flags of a Hugging Face ``architecture``."""
     info = _check_architecture(architecture)
-    return {"use_mlm": info["use_mlm"], "use_nsp": False, "task": None, "num_classes": None}
+    return {"use_mlm": info["use_mlm"], "task": None, "num_classes": None}
 
 
 def hf_architecture(heads):
@@ -161,6 +168,6 @@ def heads_from_names(shapes):
     names = set(shapes)
     if any(n.startswith("nsp_classifier.") for n in names):
         raise ValueError("RoBERTa has no next-sentence-prediction head (nsp_classifier.*)")
-    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names), "use_nsp": False,
+    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names),
              "task": None, "num_classes": None}
     return task_from_names(heads, shapes, pooled_classifier="pooler.weight" in names)

@@ -19,13 +19,15 @@ flags include ``use_sop``, which ``build_albert`` takes.
 """
 import re
 
-from ._convert_common import (HF_EMBEDDING_MODULES, _compile, _lookup, check_absolute_positions,
-                              check_architecture, config_fields_from_shapes, drop_unloaded,
-                              encoder_layer_pairs, fields_from_hf, hf_config_dict, hf_activation,
-                              hf_config_fields, hf_ignored, hf_mlm_head_pairs,
-                              hf_task_architectures, lookup_hf_name, name_pairs, task_from_names)
+from ...convert.names import (compile_pairs, lookup, check_architecture, fields_from_hf,
+                              hf_activation, hf_task_architectures, lookup_hf_name, name_pairs,
+                              task_from_names)
+from ..bert.convert import (check_absolute_positions, config_fields_from_shapes,
+                            drop_optional_pooler as drop_unloaded, encoder_layer_pairs,
+                            hf_config_dict, hf_config_fields, HF_EMBEDDING_MODULES, hf_ignored,
+                            hf_mlm_head_pairs)
 
-__all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
+__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
            "HF_MODEL_TYPES", "FILE_DECIDES", "hf_to_tiezoo_name", "tiezoo_to_hf_name",
            "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
@@ -55,6 +57,13 @@ HF_HEADS = hf_mlm_head_pairs(
     ("predictions.bias", "predictions.decoder.bias"),                   # same tensor in HF
 ) + name_pairs((("sop_classifier", "sop_classifier.classifier", "dense"),))
 
+# The MLM bias has two names in Hugging Face files. Tied, they are one tensor (saved under
+# the first). transformers 5 with tie_word_embeddings=False unties them too, and its forward
+# pass reads the decoder's own bias: where a file holds both, that one is read, and an untied
+# model writes both.
+HF_READ_FIRST = ("predictions.decoder.bias",)
+HF_UNTIED_NAMES = {"mlm_decoder.decoder.bias": ("predictions.decoder.bias",)}
+
 HF_IGNORED = hf_ignored(HF_BACKBONE_PREFIX)
 
 HF_TRANSPOSED = frozenset()
@@ -75,10 +84,10 @@ HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh",
                   "gelu_pytorch_tanh": "gelu_tanh"}
 _TO_HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_tanh": "gelu_new"}
 
-_HF_TO_TZ_BACKBONE = _compile(HF_BACKBONE, 1, 0)
-_HF_TO_TZ_HEADS = _compile(HF_HEADS, 1, 0)
-_TZ_TO_HF_BACKBONE = _compile(HF_BACKBONE, 0, 1)
-_TZ_TO_HF_HEADS = _compile(HF_HEADS, 0, 1)
+_HF_TO_TZ_BACKBONE = compile_pairs(HF_BACKBONE, 1, 0)
+_HF_TO_TZ_HEADS = compile_pairs(HF_HEADS, 1, 0)
+_TZ_TO_HF_BACKBONE = compile_pairs(HF_BACKBONE, 0, 1)
+_TZ_TO_HF_HEADS = compile_pairs(HF_HEADS, 0, 1)
 _HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
 _SHARED_LAYER = re.compile(r"encoder\.layers\.(\d+)\.")
 
@@ -113,12 +122,12 @@ def tiezoo_to_hf_name(name, architecture="AlbertForPreTraining"):
         raise KeyError(f"tiezoo tensor {name!r} is an alias of "
                        f"{_SHARED_LAYER.sub('encoder.layers.0.', name, count=1)!r} (ALBERT "
                        f"shares one layer); convert the canonical name")
-    out = _lookup(_TZ_TO_HF_BACKBONE, name)
+    out = lookup(_TZ_TO_HF_BACKBONE, name)
     if out is not None:
         if name.startswith("pooler.") and not info["pooler"]:
             return None
         return info["prefix"] + out
-    out = _lookup(_TZ_TO_HF_HEADS, name)
+    out = lookup(_TZ_TO_HF_HEADS, name)
     if out is None:
         raise KeyError(f"tiezoo tensor {name!r} has no Hugging Face ALBERT counterpart")
     carried = info["use_mlm"] if name.startswith("mlm_decoder.") else info["use_sop"]
@@ -150,7 +159,7 @@ def config_to_hf(config, architecture="AlbertForPreTraining"):
 
 # ----------------------------------------------------------------- converter table
 # What ``zoo.convert`` asks of a family (see its module docstring); "heads" is the dict of
-# ``zoo.get_model`` flags, here ``{"use_mlm", "use_nsp", "use_sop", "task", "num_classes"}``.
+# ``zoo.get_model`` flags, here ``{"use_mlm", "use_sop", "task", "num_classes"}``.
 
 HF_MODEL_TYPES = (MODEL_TYPE,)
 FILE_DECIDES = ("vocab_size", "type_vocab_size", "max_length")
@@ -159,7 +168,7 @@ FILE_DECIDES = ("vocab_size", "type_vocab_size", "max_length")
 def hf_heads(architecture, hf_config=None):
     """The ``get_model`` head flags of a Hugging Face ``architecture``."""
     info = _check_architecture(architecture)
-    return {"use_mlm": info["use_mlm"], "use_nsp": False, "use_sop": info["use_sop"],
+    return {"use_mlm": info["use_mlm"], "use_sop": info["use_sop"],
             "task": None, "num_classes": None}
 
 
@@ -196,7 +205,7 @@ def heads_from_names(shapes):
     names = set(shapes)
     if any(n.startswith("nsp_classifier.") for n in names):
         raise ValueError("ALBERT has no next-sentence-prediction head (nsp_classifier.*)")
-    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names), "use_nsp": False,
+    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names),
              "use_sop": any(n.startswith("sop_classifier.") for n in names),
              "task": None, "num_classes": None}
     return task_from_names(heads, shapes, pooled_classifier="pooler.weight" in names)

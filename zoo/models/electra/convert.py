@@ -28,12 +28,13 @@ names; ``ElectraModel`` converts alone, both ways.
 """
 import re
 
-from .convert_bert import HF_BACKBONE as _BERT_BACKBONE
-from ._convert_common import (_compile, _lookup, check_absolute_positions, check_architecture,
-                              config_fields_from_shapes, fields_from_hf, hf_config_dict,
-                              hf_activation, hf_config_fields, hf_ignored, hf_mlm_head_pairs,
-                              hf_task_architectures, name_pairs, task_from_names)
-from ._mx_compat import remove_child
+from checkpoints._mx_compat import remove_child
+
+from ...convert.names import (compile_pairs, lookup, check_architecture, fields_from_hf,
+                              hf_activation, hf_task_architectures, name_pairs, task_from_names)
+from ..bert.convert import (HF_BACKBONE as _BERT_BACKBONE, check_absolute_positions,
+                            config_fields_from_shapes, hf_config_dict, hf_config_fields,
+                            hf_ignored, hf_mlm_head_pairs)
 
 __all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
@@ -108,10 +109,10 @@ HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh",
                   "gelu_pytorch_tanh": "gelu_tanh"}
 _TO_HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "gelu_tanh": "gelu_new"}
 
-_HF_TO_TZ_BACKBONE = _compile(HF_BACKBONE, 1, 0)
-_TZ_TO_HF_BACKBONE = _compile(HF_BACKBONE, 0, 1)
-_HF_TO_TZ_HEADS = {k: _compile(v, 1, 0) for k, v in HF_HEADS.items()}
-_TZ_TO_HF_HEADS = {k: _compile(v, 0, 1) for k, v in HF_HEADS.items()}
+_HF_TO_TZ_BACKBONE = compile_pairs(HF_BACKBONE, 1, 0)
+_TZ_TO_HF_BACKBONE = compile_pairs(HF_BACKBONE, 0, 1)
+_HF_TO_TZ_HEADS = {k: compile_pairs(v, 1, 0) for k, v in HF_HEADS.items()}
+_TZ_TO_HF_HEADS = {k: compile_pairs(v, 0, 1) for k, v in HF_HEADS.items()}
 _HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
 
 
@@ -131,11 +132,11 @@ def hf_to_tiezoo_name(name, architecture="ElectraForPreTraining", task=None):
         return None
     out = None
     if arch["heads"]:
-        out = _lookup(_HF_TO_TZ_HEADS[arch["heads"]], name)
+        out = lookup(_HF_TO_TZ_HEADS[arch["heads"]], name)
     if out is None:
         prefix = arch["prefix"]
         bare = name[len(prefix):] if prefix and name.startswith(prefix) else name
-        out = _lookup(_HF_TO_TZ_BACKBONE, bare)
+        out = lookup(_HF_TO_TZ_BACKBONE, bare)
     if out is None:
         raise KeyError(f"Hugging Face tensor {name!r} has no tiezoo ELECTRA counterpart "
                        f"in {architecture}")
@@ -166,11 +167,11 @@ def tiezoo_to_hf_name(name, architecture="ElectraForPreTraining"):
         return None                           # the generator's: ElectraForMaskedLM has it
     else:
         rel = name
-    out = _lookup(_TZ_TO_HF_BACKBONE, rel)
+    out = lookup(_TZ_TO_HF_BACKBONE, rel)
     if out is not None:
         return arch["prefix"] + out
     if arch["heads"]:
-        out = _lookup(_TZ_TO_HF_HEADS[arch["heads"]], rel)
+        out = lookup(_TZ_TO_HF_HEADS[arch["heads"]], rel)
     if out is None:
         _known(name)
         return None
@@ -180,8 +181,8 @@ def tiezoo_to_hf_name(name, architecture="ElectraForPreTraining"):
 def _known(name):
     """KeyError unless ``name`` is some ELECTRA parameter (of either model)."""
     rel = name[len(GENERATOR_PREFIX):] if name.startswith(GENERATOR_PREFIX) else name
-    if _lookup(_TZ_TO_HF_BACKBONE, rel) is None and not any(
-            _lookup(rules, rel) is not None for rules in _TZ_TO_HF_HEADS.values()):
+    if lookup(_TZ_TO_HF_BACKBONE, rel) is None and not any(
+            lookup(rules, rel) is not None for rules in _TZ_TO_HF_HEADS.values()):
         raise KeyError(f"tiezoo tensor {name!r} has no Hugging Face ELECTRA counterpart")
 
 
@@ -221,6 +222,9 @@ def config_from_hf(hf_config, generator_config=None):
         if a is not None and b is not None and a != b:
             raise ValueError(f"generator and discriminator configs disagree on {key} "
                              f"({b} vs {a}); they share their embedding tables")
+    if "tie_word_embeddings" in generator_config:
+        # the generator's LM head is the tie the flag switches (the discriminator has none)
+        out["tie_word_embeddings"] = generator_config["tie_word_embeddings"]
     fields_from_hf(out, generator_config, _GENERATOR_FIELDS)
     if _activation(generator_config) != out["activation"]:
         raise ValueError("generator and discriminator configs disagree on hidden_act")
@@ -241,7 +245,7 @@ def config_to_hf(config, architecture="ElectraForPreTraining"):
 
 # ----------------------------------------------------------------- converter table
 # What ``zoo.convert`` asks of a family (see its module docstring); "heads" is the dict of
-# ``zoo.get_model`` flags ``{"use_mlm", "use_nsp", "task", "num_classes"}``.
+# ``zoo.get_model`` flags ``{"use_mlm", "task", "num_classes"}``.
 
 HF_MODEL_TYPES = (MODEL_TYPE,)
 FILE_DECIDES = ("vocab_size", "type_vocab_size", "max_length")
@@ -251,7 +255,7 @@ def hf_heads(architecture, hf_config=None):
     """The ``get_model`` head flags of a Hugging Face ``architecture``: either half of the
     pretraining pair builds the pretraining model (``use_mlm=True``)."""
     info = _check_architecture(architecture)
-    return {"use_mlm": info["use_mlm"], "use_nsp": False, "task": None, "num_classes": None}
+    return {"use_mlm": info["use_mlm"], "task": None, "num_classes": None}
 
 
 def hf_architecture(heads):
@@ -289,7 +293,7 @@ def heads_from_names(shapes):
     if any(n.startswith("nsp_classifier.") for n in names):
         raise ValueError("ELECTRA has no next-sentence-prediction head (nsp_classifier.*)")
     heads = {"use_mlm": any(n.startswith((GENERATOR_PREFIX, "rtd_classifier.")) for n in names),
-             "use_nsp": False, "task": None, "num_classes": None}
+             "task": None, "num_classes": None}
     return task_from_names(heads, shapes, pooled_classifier=True)
 
 

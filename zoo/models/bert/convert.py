@@ -12,27 +12,153 @@ name maps to the tiezoo alias (``cls.predictions.decoder.weight`` and GluonNLP's
 ``decoder.3.weight`` -> ``mlm_decoder.decoder.weight``), which the model's
 ``@tied("mlm_decoder.decoder.weight", "word_embed.weight")`` resolves to the canonical name.
 
-This module imports neither ``zoo`` nor ``transformers``: configs are plain dicts. It is
-also the BERT *converter table* that ``zoo.convert`` (the family-agnostic driver) dispatches
-to: the attributes under "converter table" below are that interface (see ``zoo/convert.py``).
+Configs are plain dicts here (no model is built, ``transformers`` is not needed). This
+module is the BERT *converter table* that ``zoo.convert`` (the family-agnostic driver)
+dispatches to: the attributes under "converter table" below are that interface (see
+``zoo/convert/__init__.py``). Its first section holds the tables of every BERT-shaped model
+(embeddings, encoder layer, MLM head), which RoBERTa's, ALBERT's and ELECTRA's converters
+import from here.
 """
 import re
 
-from ._convert_common import (GLUONNLP_PARAMS, HF_EMBEDDING_MODULES, _compile, _lookup,
-                              check_absolute_positions, check_architecture,
-                              config_fields_from_shapes, encoder_layer_pairs, fields_from_hf,
-                              hf_config_dict, hf_activation, hf_config_fields, hf_ignored,
-                              hf_mlm_head_pairs, hf_task_architectures, lookup_hf_name,
-                              name_pairs, task_from_names)
-from ._convert_common import drop_unloaded as _drop_unloaded
+from checkpoints._mx_compat import remove_child
 
-__all__ = ["FAMILY", "HF_MODEL_TYPES", "HF_BACKBONE", "HF_HEADS", "HF_TASK_HEADS",
+from ...convert.names import (GLUONNLP_PARAMS, HF_PARAMS, check_architecture, compile_pairs,
+                              fields_from_hf, fields_to_hf, hf_activation,
+                              hf_task_architectures, lookup, lookup_hf_name, name_pairs,
+                              task_from_names)
+
+__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "ENCODER_LAYER_MODULES", "HF_EMBEDDING_MODULES", "encoder_layer_pairs",
+           "hf_mlm_head_pairs", "hf_ignored", "hf_config_fields", "check_absolute_positions",
+           "hf_config_dict", "drop_optional_pooler", "FAMILY", "HF_MODEL_TYPES", "HF_BACKBONE", "HF_HEADS", "HF_TASK_HEADS",
            "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX", "HF_ARCHITECTURES",
            "GLUONNLP_NAMES", "HF_CONFIG_FIELDS",
            "hf_to_tiezoo_name", "tiezoo_to_hf_name", "gluonnlp_to_tiezoo_name",
            "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
            "hf_architecture_from_names", "hf_config_extra", "heads_from_names",
            "config_fields_from_shapes", "is_gluonnlp_naming", "drop_unloaded", "FILE_DECIDES"]
+
+# ------------------------------------------------ BERT-shaped tables, shared by
+# RoBERTa, ALBERT and ELECTRA (their converters import them from here)
+
+# tiezoo's encoder layer (zoo/models/bert/layers.py), in table order: (module, kind).
+ENCODER_LAYER_MODULES = (
+    ("attention.query", "dense"), ("attention.key", "dense"), ("attention.value", "dense"),
+    ("attention_proj", "dense"), ("attention_layer_norm", "norm"),
+    ("ffn_1", "dense"), ("ffn_2", "dense"), ("ffn_layer_norm", "norm"),
+)
+
+# (tiezoo, Hugging Face, kind) for the embeddings of BERT-shaped Hugging Face models.
+HF_EMBEDDING_MODULES = (
+    ("word_embed", "embeddings.word_embeddings", "embed"),
+    ("token_type_embed", "embeddings.token_type_embeddings", "embed"),
+    ("position_embed", "embeddings.position_embeddings", "embed"),
+    ("embed_layer_norm", "embeddings.LayerNorm", "norm"),
+)
+
+
+def encoder_layer_pairs(tiezoo_layer, other_layer, modules, params=HF_PARAMS):
+    """The name pairs of one encoder layer: ``modules`` maps each tiezoo module of
+    :data:`ENCODER_LAYER_MODULES` to its name under ``other_layer``."""
+    return name_pairs(((tiezoo_layer + m, other_layer + modules[m], kind)
+                       for m, kind in ENCODER_LAYER_MODULES), params)
+
+
+def hf_mlm_head_pairs(transform, layer_norm, decoder_weight, biases):
+    """The name pairs of an MLM head (``heads.MLMHead``): the Hugging Face transform Dense,
+    LayerNorm, decoder weight (tied to ``word_embed``) and the names of the decoder bias,
+    the first of which is written (Hugging Face keeps one tensor under several names)."""
+    return name_pairs((("mlm_decoder.transform", transform, "dense"),
+                       ("mlm_decoder.layer_norm", layer_norm, "norm"))) + \
+        (("mlm_decoder.decoder.weight", decoder_weight),) + \
+        tuple(("mlm_decoder.decoder.bias", b) for b in biases)
+
+
+def hf_ignored(prefix):
+    """The non-parameter buffers (int64 position / token type ids) a Hugging Face file of a
+    BERT-shaped model under ``prefix`` may carry, as regexes."""
+    p = re.escape(prefix)
+    return (rf"({p})?embeddings\.position_ids", rf"({p})?embeddings\.token_type_ids")
+
+
+# (tiezoo config field, Hugging Face config field) common to the BERT-shaped families.
+_HF_CONFIG_FIELDS = (
+    ("vocab_size", "vocab_size"),
+    ("units", "hidden_size"),
+    ("hidden_size", "intermediate_size"),
+    ("num_layers", "num_hidden_layers"),
+    ("num_heads", "num_attention_heads"),
+    ("max_length", "max_position_embeddings"),
+    ("type_vocab_size", "type_vocab_size"),
+    ("dropout", "hidden_dropout_prob"),
+    ("attention_dropout", "attention_probs_dropout_prob"),
+    ("layer_norm_eps", "layer_norm_eps"),
+    ("initializer_range", "initializer_range"),
+    ("tie_word_embeddings", "tie_word_embeddings"),
+)
+
+
+def hf_config_fields(after=None, append=()):
+    """The common config-field pairs, with ``after[field]`` pairs inserted after ``field``
+    and ``append`` at the end (the order is that of a written ``config.json``)."""
+    after = after or {}
+    out = []
+    for pair in _HF_CONFIG_FIELDS:
+        out.append(pair)
+        out.extend(after.get(pair[0], ()))
+    return tuple(out) + tuple(append)
+
+
+def check_absolute_positions(hf_config, what=""):
+    """``ValueError`` (prefixed ``what``) for a non-absolute ``position_embedding_type``."""
+    pet = hf_config.get("position_embedding_type", "absolute")
+    if pet != "absolute":
+        raise ValueError(f"{what}position_embedding_type {pet!r} is not supported "
+                         f"(only 'absolute')")
+
+
+def hf_config_dict(model_type, architecture, config, fields, activations=None, **extra):
+    """The ``config.json`` dict every family writes: model type, architecture, absolute
+    positions, tied embeddings, ``extra`` keys, the mapped ``fields`` and (with an
+    ``activations`` table, tiezoo name -> HF name) ``hidden_act``."""
+    out = {"model_type": model_type, "architectures": [architecture],
+           "position_embedding_type": "absolute", **extra,
+           "tie_word_embeddings": bool(config.get("tie_word_embeddings", True))}
+    fields_to_hf(out, config, fields)
+    if activations is not None and "activation" in config:
+        out["hidden_act"] = activations[config["activation"]]
+    return out
+
+
+def config_fields_from_shapes(shapes):
+    """Config fields a file without a stored config fixes by its tensor shapes."""
+    out = {}
+    for field_, names in (("vocab_size", ("word_embed.weight", "mlm_decoder.decoder.weight",
+                                          "mlm_decoder.decoder.bias")),
+                          ("type_vocab_size", ("token_type_embed.weight",)),
+                          ("max_length", ("position_embed.weight",))):
+        for n in names:
+            if n in shapes and len(shapes[n]) >= 1:
+                out[field_] = int(shapes[n][0])
+                break
+    return out
+
+
+def drop_optional_pooler(block, missing, *, keep_pooler_for=("use_nsp", "use_sop")):
+    """Remove the pooler from a built model whose source had none (Hugging Face's
+    ``*ForMaskedLM``), unless a head reads it; returns the names still missing."""
+    missing = list(missing)
+    pooler = {"pooler.weight", "pooler.bias"}
+    if pooler <= set(missing) and getattr(block, "use_pooler", False) \
+            and not any(getattr(block, flag, False) for flag in keep_pooler_for) \
+            and getattr(getattr(block, "head", None), "uses_pooled", False) is False:
+        remove_child(block, "pooler")
+        block.use_pooler = False
+        missing = [n for n in missing if n not in pooler]
+    return missing
+
+
+# ------------------------------------------------------------------- BERT's tables
 
 FAMILY = "bert"                  # the zoo family these tables convert
 HF_MODEL_TYPES = ("bert",)       # Hugging Face ``config.json`` model_type values
@@ -60,6 +186,13 @@ HF_HEADS = hf_mlm_head_pairs(
 ) + name_pairs((("nsp_classifier", "cls.seq_relationship", "dense"),))
 
 # Non-parameter buffers that Hugging Face checkpoints may carry (int64 position ids).
+# The MLM bias has two names in Hugging Face files. Tied, they are one tensor (saved under
+# the first). transformers 5 with tie_word_embeddings=False unties them too, and its forward
+# pass reads the decoder's own bias: where a file holds both, that one is read, and an untied
+# model writes both.
+HF_READ_FIRST = ("cls.predictions.decoder.bias",)
+HF_UNTIED_NAMES = {"mlm_decoder.decoder.bias": ("cls.predictions.decoder.bias",)}
+
 HF_IGNORED = hf_ignored(HF_BACKBONE_PREFIX)
 
 # tiezoo names whose tensor is the transpose of the Hugging Face one: none for BERT.
@@ -131,13 +264,13 @@ HF_CONFIG_FIELDS = hf_config_fields(
 _HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu"}
 
 
-_HF_TO_TZ_BACKBONE = _compile(HF_BACKBONE, 1, 0)
-_HF_TO_TZ_HEADS = _compile(HF_HEADS, 1, 0)
-_HF_TO_TZ_TASK = {task: _compile(pairs, 1, 0) for task, pairs in HF_TASK_HEADS.items()}
-_TZ_TO_HF_BACKBONE = _compile(HF_BACKBONE, 0, 1)
-_TZ_TO_HF_HEADS = _compile(HF_HEADS, 0, 1)   # first match wins: cls.predictions.bias
-_TZ_TO_HF_TASK = _compile([p for pairs in HF_TASK_HEADS.values() for p in pairs], 0, 1)
-_GLUONNLP_TO_TZ = _compile(GLUONNLP_NAMES, 1, 0)
+_HF_TO_TZ_BACKBONE = compile_pairs(HF_BACKBONE, 1, 0)
+_HF_TO_TZ_HEADS = compile_pairs(HF_HEADS, 1, 0)
+_HF_TO_TZ_TASK = {task: compile_pairs(pairs, 1, 0) for task, pairs in HF_TASK_HEADS.items()}
+_TZ_TO_HF_BACKBONE = compile_pairs(HF_BACKBONE, 0, 1)
+_TZ_TO_HF_HEADS = compile_pairs(HF_HEADS, 0, 1)   # first match wins: cls.predictions.bias
+_TZ_TO_HF_TASK = compile_pairs([p for pairs in HF_TASK_HEADS.values() for p in pairs], 0, 1)
+_GLUONNLP_TO_TZ = compile_pairs(GLUONNLP_NAMES, 1, 0)
 _HF_IGNORED = [re.compile(p + r"\Z") for p in HF_IGNORED]
 
 
@@ -172,16 +305,16 @@ def tiezoo_to_hf_name(name, architecture="BertForPreTraining"):
     ``KeyError`` for names with no counterpart at all.
     """
     info = _arch_info(architecture)
-    out = _lookup(_TZ_TO_HF_BACKBONE, name)
+    out = lookup(_TZ_TO_HF_BACKBONE, name)
     if out is not None:
         if name.startswith("pooler.") and not info["pooler"]:
             return None
         return info["prefix"] + out
-    out = _lookup(_TZ_TO_HF_HEADS, name)
+    out = lookup(_TZ_TO_HF_HEADS, name)
     if out is not None:
         carried = info["use_mlm"] if name.startswith("mlm_decoder.") else info["use_nsp"]
         return out if carried else None
-    out = _lookup(_TZ_TO_HF_TASK, name)
+    out = lookup(_TZ_TO_HF_TASK, name)
     if out is None:
         raise KeyError(f"tiezoo tensor {name!r} has no Hugging Face BERT counterpart")
     return out if info["task"] is not None else None
@@ -189,7 +322,7 @@ def tiezoo_to_hf_name(name, architecture="BertForPreTraining"):
 
 def gluonnlp_to_tiezoo_name(name):
     """The tiezoo name of a GluonNLP 0.10 ``BERTModel`` parameter; ``KeyError`` otherwise."""
-    out = _lookup(_GLUONNLP_TO_TZ, name)
+    out = lookup(_GLUONNLP_TO_TZ, name)
     if out is None:
         raise KeyError(f"GluonNLP tensor {name!r} has no tiezoo BERT counterpart")
     return out
@@ -310,4 +443,4 @@ def drop_unloaded(block, missing):
     the converter must not write a freshly initialized one as if it had been converted.
     Returns the names still missing (each an error for the converter).
     """
-    return _drop_unloaded(block, missing, keep_pooler_for=("use_nsp",))
+    return drop_optional_pooler(block, missing, keep_pooler_for=("use_nsp",))

@@ -1,0 +1,145 @@
+"""Pretraining recipes: what a family's pretraining trains, on which batches, with which losses.
+
+``zoo pretrain`` is family-agnostic: it asks the family's :class:`Recipe` (the ``recipe`` of
+its :class:`zoo.registry.Family`, defined in the family folder's ``pretrain.py``) for
+
+* ``flags``: the ``get_model`` switches of the model to train (``{"use_mlm": True, ...}``);
+* ``pipeline(files, tokenizer, **options)``: an iterable of numpy batches with
+  ``state_dict()`` / ``load_state_dict()`` (exact resume), ``files`` and ``batch_size``;
+* ``prepare(batch)``: numpy batch -> numpy batch, once before it is split over devices;
+* ``forward(model, part)``: one device's part of a batch (NDArrays, float32) ->
+  :class:`StepOutput`: the loss to differentiate, the named loss terms to log, and
+  ``(correct, count)`` pairs for named accuracies;
+* ``perplexity_of``: the loss term whose exponential is reported as perplexity;
+* ``progress_keys``: the metrics the progress bar shows.
+
+Metric names in ``metrics.jsonl`` are the recipe's term names plus ``loss`` (the mean of
+the differentiated loss) and ``<name>`` for every accuracy.
+"""
+import dataclasses
+
+import mxnet as mx
+
+from heads.losses import MaskedLMLoss, NSPLoss
+
+__all__ = ["Recipe", "StepOutput", "MaskedLMRecipe", "RunningMetrics"]
+
+
+@dataclasses.dataclass
+class StepOutput:
+    """What a recipe's forward gives for one part of a batch.
+
+    loss: scalar NDArray to differentiate; terms: ``{name: scalar NDArray}`` averaged over
+    steps in the log (e.g. ``mlm_loss``); hits: ``{name: (correct, count)}`` (NDArrays or
+    numbers) summed and divided in the log (e.g. ``mlm_acc``).
+    """
+    loss: object
+    terms: dict
+    hits: dict
+
+
+class Recipe:
+    """The interface (see the module docstring); subclasses fill it in."""
+    flags = {}
+    perplexity_of = None
+    progress_keys = ("loss",)
+
+    def pipeline(self, files, tokenizer, **options):
+        raise NotImplementedError
+
+    def prepare(self, batch):
+        return batch
+
+    def forward(self, model, part):
+        raise NotImplementedError
+
+    def describe(self):
+        return type(self).__name__
+
+
+class MaskedLMRecipe(Recipe):
+    """Masked language modelling, with an optional sentence-pair objective on the pooled
+    output: ``"nsp"`` (next sentence prediction, BERT) or ``"sop"`` (sentence order
+    prediction, ALBERT), whose scores the model returns as its fourth output.
+
+    Batches come from :class:`zoo.data.PretrainingPipeline` (``task`` = the pair objective).
+    """
+    perplexity_of = "mlm_loss"
+    progress_keys = ("loss", "mlm_acc")
+
+    def __init__(self, flags, pair_objective=None):
+        if pair_objective not in (None, "nsp", "sop"):
+            raise ValueError(f"pair_objective must be None, 'nsp' or 'sop', not {pair_objective!r}")
+        self.flags = dict(flags)
+        self.pair_objective = pair_objective
+        self.mlm_loss = MaskedLMLoss()
+        self.pair_loss = NSPLoss()
+
+    def describe(self):
+        return "MLM" + (f" + {self.pair_objective.upper()}" if self.pair_objective else "")
+
+    def pipeline(self, files, tokenizer, **options):
+        from zoo.data import PretrainingPipeline
+        return PretrainingPipeline(files, tokenizer, task=self.pair_objective, **options)
+
+    def outputs(self, model, part):
+        return model(part["input_ids"], part["token_types"], part["valid_length"],
+                     part["masked_positions"])
+
+    def mlm_terms(self, mlm_scores, part):
+        """The MLM loss (scalar) and ``(correct, count)`` over the real masked positions."""
+        w = part["masked_weights"]
+        mlm = self.mlm_loss(mlm_scores, part["masked_ids"], w)
+        correct = ((mlm_scores.argmax(axis=-1) == part["masked_ids"]) * w).sum()
+        return mlm, (correct, w.sum())
+
+    def forward(self, model, part):
+        outs = self.outputs(model, part)
+        mlm, mlm_hits = self.mlm_terms(outs[2], part)
+        if self.pair_objective is None:
+            return StepOutput(mlm, {"mlm_loss": mlm}, {"mlm_acc": mlm_hits})
+        name = self.pair_objective
+        labels = part["nsp_labels"]
+        pair = self.pair_loss(outs[3], labels).mean()
+        correct = (outs[3].argmax(axis=-1) == labels).sum()
+        return StepOutput(mlm + pair, {"mlm_loss": mlm, f"{name}_loss": pair},
+                          {"mlm_acc": mlm_hits, f"{name}_acc": (correct, labels.shape[0])})
+
+
+class RunningMetrics:
+    """Sums of a recipe's outputs between two log lines, kept on the device until read."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        import time
+        self.sums, self.hits = {}, {}
+        self.loss = 0.0
+        self.parts = 0
+        self.steps = 0
+        self.tokens = 0
+        self.t0 = time.perf_counter()
+
+    def add(self, out):
+        self.loss = self.loss + out.loss
+        self.parts += 1
+        for k, v in out.terms.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        for k, (correct, count) in out.hits.items():
+            c0, n0 = self.hits.get(k, (0.0, 0.0))
+            self.hits[k] = (c0 + correct, n0 + count)
+
+    def read(self, loss_scale=1.0):
+        """``{"loss": mean, <term>: mean, <accuracy>: ratio}`` over the parts added.
+        ``loss_scale``: what each part's loss was divided by (gradient accumulation)."""
+        def f(x):
+            return float(x.asscalar()) if isinstance(x, mx.nd.NDArray) else float(x)
+        n = max(1, self.parts)
+        out = {"loss": f(self.loss) / n * loss_scale}
+        out.update({k: f(v) / n for k, v in self.sums.items()})
+        for k, (correct, count) in self.hits.items():
+            total = f(count)
+            if total:
+                out[k] = f(correct) / total
+        return out
