@@ -20,6 +20,7 @@ import mxnet as mx
 import numpy as np
 
 import checkpoints
+from checkpoints._mx_compat import structural_params
 
 __all__ = ["UsageError", "parse_contexts", "parse_overrides", "learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
            "Watchdog", "seed_everything", "step_seed", "layerwise_lr_mults"]
@@ -85,7 +86,7 @@ def make_trainer(model, *, optimizer="adamw", lr=1e-4, weight_decay=0.01):
     """
     import gluonnlp  # noqa: F401  (registers "bertadam")
     params = model.collect_params()
-    for name, p in model._collect_params_with_prefix().items():
+    for name, p in structural_params(model).items():
         if _no_decay(name):
             p.wd_mult = 0.0
     opt_name = {"adamw": "bertadam", "lamb": "lamb", "adam": "adam", "sgd": "sgd"}[optimizer]
@@ -135,7 +136,7 @@ def layerwise_lr_mults(model, decay):
     """Layer-wise lr decay: set ``lr_mult`` by depth, the layer index parsed from structural
     names (``encoder.layers.{i}.``): encoder layer i (of N) -> decay^(N-i), everything else of
     the backbone (embeddings) -> decay^(N+1), head and pooler -> 1. Returns {name: mult}."""
-    params = model._collect_params_with_prefix()
+    params = structural_params(model)
     layer_re = re.compile(r"(?:^|\.)layers\.(\d+)\.")
     depth = {}
     for name in params:
