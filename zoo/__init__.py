@@ -147,3 +147,24 @@ def _load_pretrained(model, path, ctx, family):
         model.collect_params().reset_ctx(ctx)
     model.load_report = report
     return model
+
+
+def _register_external_families():
+    """Families defined outside the zoo register themselves when their module is imported:
+    the modules named in ``TIEZOO_FAMILIES`` (comma-separated, on the Python path) and the
+    ``tiezoo.families`` entry points of installed packages, so that the ``zoo`` programs
+    know them too."""
+    import importlib
+    import importlib.metadata
+    import os
+    for module in filter(None, (m.strip() for m in os.environ.get("TIEZOO_FAMILIES", "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ImportError(f"TIEZOO_FAMILIES names {module!r}, which cannot be imported "
+                              f"({e}); put its folder on PYTHONPATH or fix the name") from None
+    for entry in importlib.metadata.entry_points(group="tiezoo.families"):
+        entry.load()
+
+
+_register_external_families()
