@@ -19,6 +19,7 @@ import zoo
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FINETUNE = os.path.join(ROOT, "scripts", "finetune.py")
 PRETRAIN = os.path.join(ROOT, "scripts", "pretrain.py")
+from zoo import tasks, training  # noqa: E402
 from zoo.cli import finetune  # noqa: E402  (the program behind scripts/finetune.py)
 
 # every run: a 1-layer bert_tiny, batches of 32 short sequences
@@ -295,7 +296,7 @@ def test_continue_from_finetuned_loads_head_other_task_replaces_it(finetuned, da
     assert "missing (freshly initialized): none" in err and "unused (in file, not in model): none" in err
     assert results(str(again))["dev"]["accuracy"] >= 0.9   # it starts from the trained head
     # a different task: the classifier head is left unused, a fresh tagging head is missing
-    model = finetune.build_model(ckpt, "tagging", 3, log=lambda m: None)
+    model = tasks.build_model(ckpt, "tagging", 3, log=lambda m: None)
     rep = model.load_report
     assert rep.missing == ["head.classifier.weight", "head.classifier.bias"]
     assert set(rep.unused) == {"head.classifier.weight", "head.classifier.bias",
@@ -304,7 +305,7 @@ def test_continue_from_finetuned_loads_head_other_task_replaces_it(finetuned, da
 
 def test_layerwise_decay_and_early_stopping(finetuned, data, tmp_path, capsys):
     model = zoo.get_model("bert_test", task="classification", num_classes=2)
-    mults = finetune.layerwise_lr_mults(model, 0.5)
+    mults = training.layerwise_lr_mults(model, 0.5)
     assert mults["head.classifier.weight"] == mults["pooler.weight"] == 1.0
     assert mults["encoder.layers.1.ffn_1.weight"] == 0.5
     assert mults["encoder.layers.0.attention.query.bias"] == 0.25
