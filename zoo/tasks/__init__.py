@@ -35,8 +35,8 @@ from .tagging import TaggingTask  # noqa: F401
 from .qa import QATask  # noqa: F401
 from .model import (HF_CONFIG_ASSET, TASK_ASSET, build_model, finetuned_assets,  # noqa: F401
                     max_positions, pad_id)
-from .finetuning import (RUN_FILES, TRUNCATIONS, FinetuneOptions, FinetuneResult, evaluate,  # noqa: F401
-                         finetune, predict, run_model)
+from .finetuning import (RUN_FILES, TRUNCATIONS, FinetuneOptions, FinetuneResult,  # noqa: F401
+                         evaluate, finetune, predict, prepare_training, run_model, train_step)
 
 __all__ = [
     # registry and interface
@@ -55,6 +55,7 @@ __all__ = [
     "classification_metrics", "regression_metrics", "tagging_metrics", "qa_metrics",
     # finetuning
     "FinetuneOptions", "FinetuneResult", "finetune", "evaluate", "predict", "run_model",
+    "prepare_training", "train_step",
     "build_model", "finetuned_assets", "max_positions", "pad_id", "write_jsonl", "RUN_FILES",
     "TRUNCATIONS",
     "TASK_ASSET", "HF_CONFIG_ASSET"]

@@ -41,7 +41,8 @@ from .model import (build_model, finetuned_assets, load_tokenizer, max_positions
                     pad_id, read_checkpoint, stored_task, TASK_ASSET)
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "finetune", "predict", "evaluate", "run_model",
-           "check_output_dir", "RUN_FILES"]
+           "prepare_training", "train_step", "check_output_dir", "check_prediction_output",
+           "RUN_FILES", "TRUNCATIONS"]
 
 TRUNCATIONS = ("longest_first", "only_first", "only_second", "none")
 # What a run writes into its folder; a folder holding any of these holds a previous run.
@@ -267,6 +268,34 @@ def evaluate(model, task, examples, features, batch_size, ctx):
     return metrics, predictions
 
 
+def prepare_training(model, task, *, lr, weight_decay, hybridize=True):
+    """``(trainer, sync, loss_fn)`` for :func:`train_step`: AdamW (no weight decay on biases
+    and LayerNorm), the gradient sync over the trained parameters, the task's loss block;
+    model and loss hybridized with ``hybridize``."""
+    if hybridize:
+        model.hybridize(static_alloc=True)
+    trainer = training.make_trainer(model, optimizer="adamw", lr=lr, weight_decay=weight_decay)
+    sync = training.GradientSync([p for p in model.collect_params().values()
+                                  if p.grad_req != "null"])
+    loss_fn = task.make_loss()
+    if loss_fn is not None and hybridize:
+        loss_fn.hybridize()
+    return trainer, sync, loss_fn
+
+
+def train_step(model, task, loss_fn, batch, trainer, sync, *, lr, clip_grad):
+    """One optimizer step on ``batch`` (the task's arrays as NDArrays, see ``Task.arrays``):
+    forward, the task's loss, backward, learning rate ``lr``, clipping to global norm
+    ``clip_grad`` (0: off) and the update. Returns the loss as a float (reading it waits for
+    the step to finish)."""
+    with mx.autograd.record():
+        loss = task.loss(loss_fn, task.forward(model, batch), batch)
+    loss.backward()
+    trainer.set_learning_rate(lr)
+    training.clip_and_update(trainer, sync, 1, clip_grad)
+    return float(loss.asscalar())
+
+
 def _describe_data(task, train, dev, total, batch_size):
     (train_ex, train_feats), (dev_ex, _) = train, dev
     labels = task.labels
@@ -308,15 +337,9 @@ def finetune(opts, *, log=log_line):
         mults = training.layerwise_lr_mults(model, opts.layerwise_decay)
         log(f"[lr] layer-wise decay {opts.layerwise_decay}: lr_mult from "
             f"{min(mults.values()):.3g} (embeddings) to 1 (head)")
-    if opts.hybridize:
-        model.hybridize(static_alloc=True)
-    trainer = training.make_trainer(model, optimizer="adamw", lr=opts.lr,
-                                    weight_decay=opts.weight_decay)
-    sync = training.GradientSync([p for p in model.collect_params().values()
-                                  if p.grad_req != "null"])
-    loss_fn = task.make_loss()
-    if loss_fn is not None and opts.hybridize:
-        loss_fn.hybridize()
+    trainer, sync, loss_fn = prepare_training(model, task, lr=opts.lr,
+                                              weight_decay=opts.weight_decay,
+                                              hybridize=opts.hybridize)
 
     # nothing is written before this point: every check above leaves the folder as it was
     os.makedirs(opts.output, exist_ok=True)
@@ -342,15 +365,11 @@ def finetune(opts, *, log=log_line):
                     break
                 training.step_seed(opts.seed, step)
                 batch = _nd(task.arrays([train_feats[i] for i in idx], with_labels=True), ctx)
-                with mx.autograd.record():
-                    loss = task.loss(loss_fn, task.forward(model, batch), batch)
-                loss.backward()
                 step += 1
-                trainer.set_learning_rate(training.learning_rate(
-                    step, base_lr=opts.lr, warmup_steps=warmup, total_steps=total,
-                    decay=opts.decay))
-                training.clip_and_update(trainer, sync, 1, opts.clip_grad)
-                run_loss += float(loss.asscalar())
+                lr = training.learning_rate(step, base_lr=opts.lr, warmup_steps=warmup,
+                                            total_steps=total, decay=opts.decay)
+                run_loss += train_step(model, task, loss_fn, batch, trainer, sync, lr=lr,
+                                       clip_grad=opts.clip_grad)
                 run_n += 1
                 seqs += len(idx)
                 if progress is not None:

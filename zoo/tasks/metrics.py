@@ -202,18 +202,20 @@ def squad_f1(pred, gold):
 def squad_scores(predictions, examples):
     """``{"exact_match", "f1"}`` in percent, plus ``HasAns_*`` / ``NoAns_*`` when there
     are unanswerable questions (SQuAD v2.0): each question scores its best gold answer;
-    an unanswerable question's only gold answer is ``""``. ``predictions``: qid -> text."""
+    an unanswerable question's only gold answer is ``""``, and so is that of a question whose
+    answers all normalize to nothing (it still counts as answerable, as in the official
+    script). ``predictions``: qid -> text."""
     em, f1, has, no = [], [], [], []
     for ex in examples:
-        golds = [a for a, _ in ex.answers if normalize_answer(a)] or [""]
-        if ex.is_impossible or not ex.answers:
-            golds = [""]
+        answerable = bool(ex.answers) and not ex.is_impossible
+        golds = [a for a, _ in ex.answers if normalize_answer(a)] if answerable else []
+        golds = golds or [""]
         pred = predictions.get(ex.qid, "")
         e = max(squad_exact(pred, g) for g in golds)
         f = max(squad_f1(pred, g) for g in golds)
         em.append(e)
         f1.append(f)
-        (no if golds == [""] else has).append((e, f))
+        (has if answerable else no).append((e, f))
     out = {"exact_match": 100.0 * float(np.mean(em)) if em else 0.0,
            "f1": 100.0 * float(np.mean(f1)) if f1 else 0.0}
     if no:
