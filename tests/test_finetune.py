@@ -444,6 +444,10 @@ def test_bad_input_is_one_clear_error_before_training(tmp_path, capsys, pretrain
                "--max-seq-length", "1000")
     assert "--max-seq-length 1000 exceeds the model's 512 positions" in msg
 
+    msg = _bad(d, capsys, pretrained, "classification", data["clf_train"], None,
+               "--model", "bert_tinyy")
+    assert msg.startswith("--model bert_tinyy: unknown model 'bert_tinyy'. Did you mean")
+
     msg = _bad(d, capsys, pretrained, "classification", data["clf_train"], data["clf_dev"],
                "--metric", "spearman")
     assert msg == "--metric spearman: the classification task reports accuracy, f1, macro_f1, mcc"

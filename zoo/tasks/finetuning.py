@@ -308,6 +308,18 @@ def _describe_data(task, train, dev, total, batch_size):
             f"{batch_size}")
 
 
+def _training_batches(n, batch_size, total, rng):
+    """``(step, indices)`` for steps 1..total: epochs of batches in a fresh random order
+    each (an epoch's last batch may be smaller)."""
+    step = 0
+    while True:
+        for idx in _batches(n, batch_size, rng.permutation(n)):
+            if step >= total:
+                return
+            step += 1
+            yield step, idx
+
+
 def finetune(opts, *, log=log_line):
     """Finetune ``opts.pretrained`` on ``opts.task``; write the run folder ``opts.output``
     (see the module docstring). Returns a :class:`FinetuneResult`."""
@@ -318,8 +330,7 @@ def finetune(opts, *, log=log_line):
     prep = _prepare(opts, log)
     task, ctx = prep.task, prep.ctx
     (train_ex, train_feats), (dev_ex, dev_feats) = prep.train, prep.dev
-    n_train = len(train_feats)
-    steps_per_epoch = max(1, math.ceil(n_train / opts.batch_size))
+    steps_per_epoch = max(1, math.ceil(len(train_feats) / opts.batch_size))
     total = opts.max_steps or max(1, int(math.ceil((opts.epochs or 3.0) * steps_per_epoch)))
     warmup = opts.warmup_steps if opts.warmup_steps is not None else int(opts.warmup_ratio * total)
     eval_every = opts.eval_every or steps_per_epoch
@@ -345,67 +356,37 @@ def finetune(opts, *, log=log_line):
     os.makedirs(opts.output, exist_ok=True)
     if opts.overwrite:
         _clear_previous_run(opts.output, keep=opts.pretrained)
-    metrics_path = os.path.join(opts.output, "metrics.jsonl")
-    metrics_log = training.MetricsLog(metrics_path)
-    best_path = os.path.join(opts.output, "model" + opts.save_format)
-    progress = None
-    if opts.progress:
-        from tqdm import tqdm
-        progress = tqdm(total=total, unit="step", dynamic_ncols=True, desc=f"finetune {opts.task}")
+    best = _BestModel(model, metric, os.path.join(opts.output, "model" + opts.save_format),
+                      assets)
+    report = _Report(os.path.join(opts.output, "metrics.jsonl"), total, steps_per_epoch,
+                     opts.log_every, metric, f"finetune {opts.task}" if opts.progress else None,
+                     log)
     rng = np.random.RandomState(opts.seed)
-    best = _BestModel(model, metric, best_path, assets)
-    stopped_early = False
-    step, run_loss, run_n, seqs = 0, 0.0, 0, 0
-    t_log = time.perf_counter()
-    last_loss = float("nan")
+    step, stopped_early = 0, False
     try:
-        while step < total and not stopped_early:
-            for idx in _batches(n_train, opts.batch_size, rng.permutation(n_train)):
-                if step >= total:
-                    break
-                training.step_seed(opts.seed, step)
-                batch = _nd(task.arrays([train_feats[i] for i in idx], with_labels=True), ctx)
-                step += 1
-                lr = training.learning_rate(step, base_lr=opts.lr, warmup_steps=warmup,
-                                            total_steps=total, decay=opts.decay)
-                run_loss += train_step(model, task, loss_fn, batch, trainer, sync, lr=lr,
-                                       clip_grad=opts.clip_grad)
-                run_n += 1
-                seqs += len(idx)
-                if progress is not None:
-                    progress.update(1)
-                epoch = round(step / steps_per_epoch, 3)
-                if step % opts.log_every == 0 or step in (1, total):
-                    dt = time.perf_counter() - t_log
-                    last_loss = run_loss / run_n
-                    metrics_log.write(split="train", step=step, epoch=epoch, loss=last_loss,
-                                      lr=trainer.learning_rate, seq_per_s=seqs / max(dt, 1e-9))
-                    if progress is not None:
-                        progress.set_postfix(loss=f"{last_loss:.3f}")
-                    run_loss, run_n, seqs, t_log = 0.0, 0, 0, time.perf_counter()
-                if dev_ex is None or (step % eval_every and step != total):
-                    continue
-                res, _ = evaluate(model, task, dev_ex, dev_feats, opts.eval_batch_size, ctx)
-                metrics_log.write(split="dev", step=step, epoch=epoch, **res)
-                improved = best.offer(res, step)
-                if progress is not None:
-                    progress.set_postfix(loss=f"{last_loss:.3f}", **{metric: f"{res[metric]:.4f}"})
-                else:
-                    log(f"[eval] step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in res.items())
-                        + (" (best)" if improved else ""))
-                if opts.patience and best.bad_evals >= opts.patience:
-                    stopped_early = True
-                    log(f"\n[stop] no improvement of dev {metric} in {opts.patience} "
-                        f"evaluations; stopping at step {step}")
-                    break
+        for step, idx in _training_batches(len(train_feats), opts.batch_size, total, rng):
+            training.step_seed(opts.seed, step - 1)
+            batch = _nd(task.arrays([train_feats[i] for i in idx], with_labels=True), ctx)
+            lr = training.learning_rate(step, base_lr=opts.lr, warmup_steps=warmup,
+                                        total_steps=total, decay=opts.decay)
+            loss = train_step(model, task, loss_fn, batch, trainer, sync, lr=lr,
+                              clip_grad=opts.clip_grad)
+            report.train(step, loss, len(idx), trainer.learning_rate)
+            if dev_ex is None or (step % eval_every and step != total):
+                continue
+            res, _ = evaluate(model, task, dev_ex, dev_feats, opts.eval_batch_size, ctx)
+            report.dev(step, res, best.offer(res, step))
+            if opts.patience and best.bad_evals >= opts.patience:
+                stopped_early = True
+                log(f"\n[stop] no improvement of dev {metric} in {opts.patience} "
+                    f"evaluations; stopping at step {step}")
+                break
     finally:
-        if progress is not None:
-            progress.close()
+        report.close()
 
     res, baseline = {}, None
     if dev_ex is None:
-        checkpoints.save(model, best_path, config=model.config, assets=assets)
-        best.step = step
+        best.save_last(step)
     else:
         # the best model, from memory: the predictions `predict` must reproduce from the file
         best.restore()
@@ -421,11 +402,64 @@ def finetune(opts, *, log=log_line):
         log(f"[best] step {best.step}: dev " + ", ".join(f"{k} {v:.4f}" for k, v in res.items())
             + base)
     keys = ("loss", metric) + tuple(k for k in task.plot_also if k != metric and k in res)
-    png = _plot(metrics_path, os.path.join(opts.output, "metrics.png"), keys,
+    png = _plot(report.path, os.path.join(opts.output, "metrics.png"), keys,
                 f"finetuning {opts.task}", log)
-    log(f"[done] {step} steps in {time.perf_counter() - t_start:.1f} s; best model {best_path}; "
-        f"metrics {metrics_path}; plot {png}")
-    return FinetuneResult(model, best_path, best.step, step, res, baseline, stopped_early)
+    log(f"[done] {step} steps in {time.perf_counter() - t_start:.1f} s; best model {best.path}; "
+        f"metrics {report.path}; plot {png}")
+    return FinetuneResult(model, best.path, best.step, step, res, baseline, stopped_early)
+
+
+class _Report:
+    """What a run shows and logs: the running mean of the training loss every ``log_every``
+    steps (and at the first and last), dev results, into ``metrics.jsonl``; a tqdm bar on
+    stderr (``bar``: its label; None: ``[eval]`` lines instead)."""
+
+    def __init__(self, path, total, steps_per_epoch, log_every, metric, bar, log):
+        self.path, self.total, self.steps_per_epoch = path, total, steps_per_epoch
+        self.log_every, self.metric, self.log = log_every, metric, log
+        self.metrics_log = training.MetricsLog(path)
+        self.progress = None
+        if bar:
+            from tqdm import tqdm
+            self.progress = tqdm(total=total, unit="step", dynamic_ncols=True, desc=bar)
+        self.loss_sum, self.loss_n, self.seqs = 0.0, 0, 0
+        self.since = time.perf_counter()
+        self.last_loss = float("nan")
+
+    def _epoch(self, step):
+        return round(step / self.steps_per_epoch, 3)
+
+    def train(self, step, loss, n_seqs, lr):
+        self.loss_sum += loss
+        self.loss_n += 1
+        self.seqs += n_seqs
+        if self.progress is not None:
+            self.progress.update(1)
+        if step % self.log_every and step not in (1, self.total):
+            return
+        seconds = time.perf_counter() - self.since
+        self.last_loss = self.loss_sum / self.loss_n
+        self.metrics_log.write(split="train", step=step, epoch=self._epoch(step),
+                               loss=self.last_loss, lr=lr,
+                               seq_per_s=self.seqs / max(seconds, 1e-9))
+        if self.progress is not None:
+            self.progress.set_postfix(loss=f"{self.last_loss:.3f}")
+        self.loss_sum, self.loss_n, self.seqs = 0.0, 0, 0
+        self.since = time.perf_counter()
+
+    def dev(self, step, metrics, improved):
+        self.metrics_log.write(split="dev", step=step, epoch=self._epoch(step), **metrics)
+        if self.progress is not None:
+            self.progress.set_postfix(loss=f"{self.last_loss:.3f}",
+                                      **{self.metric: f"{metrics[self.metric]:.4f}"})
+        else:
+            self.log(f"[eval] step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in
+                                                         metrics.items())
+                     + (" (best)" if improved else ""))
+
+    def close(self):
+        if self.progress is not None:
+            self.progress.close()
 
 
 class _BestModel:
@@ -437,6 +471,9 @@ class _BestModel:
         self.value = self.step = self.params = None
         self.bad_evals = 0
 
+    def _save(self):
+        checkpoints.save(self.model, self.path, config=self.model.config, assets=self.assets)
+
     def offer(self, metrics, step):
         """Keep ``metrics`` of the model as it is at ``step`` if they are the best so far."""
         if self.value is not None and metrics[self.metric] <= self.value:
@@ -444,8 +481,13 @@ class _BestModel:
             return False
         self.value, self.step, self.bad_evals = metrics[self.metric], step, 0
         self.params = {n: p.data().copy() for n, p in self.model.collect_params().items()}
-        checkpoints.save(self.model, self.path, config=self.model.config, assets=self.assets)
+        self._save()
         return True
+
+    def save_last(self, step):
+        """Without a dev set: the model as it is at the last ``step``."""
+        self.step = step
+        self._save()
 
     def restore(self):
         for n, p in self.model.collect_params().items():

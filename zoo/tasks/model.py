@@ -63,14 +63,19 @@ def load_tokenizer(path, vocab=None):
 
 def model_config(info, path, preset=None):
     """The model config the checkpoint stores, or the preset's for a file without one."""
-    if not info.config and not preset:
+    if preset:
+        try:
+            preset_config = get_config(preset)
+        except UnknownModelError as e:
+            raise UsageError(f"--model {preset}: {e}") from None
+        if not info.config:
+            return preset_config
+    if not info.config:
         raise UsageError(f"{path}: the checkpoint stores no model config (plain MXNet / "
                          f"GluonNLP 0.10 file); pass --model PRESET (one of "
                          f"{', '.join(list_models())})")
     try:
-        if info.config:
-            return type(get_config(info.config.get("family", "bert"))).from_dict(info.config)
-        return get_config(preset)
+        return type(get_config(info.config.get("family", "bert"))).from_dict(info.config)
     except (ValueError, TypeError, UnknownModelError) as e:
         raise UsageError(f"{path}: {e}") from None
 
@@ -138,7 +143,7 @@ def build_model(path, task, num_classes, *, name=None, overrides=None, ctx=None,
             model = get_model(name, task=task, num_classes=num_classes, ctx=ctx, **fields)
             model.load_report = checkpoints.load(
                 model, path, ctx=ctx, rename=lambda n: None if n.startswith("head.") else n)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, UnknownModelError) as e:
         if isinstance(e, (TaskDataError, TokenizerError)):
             raise
         raise UsageError(f"{path}: {e}") from None
