@@ -608,3 +608,24 @@ def test_a_failed_plot_is_a_warning_after_the_model_is_saved(pretrained, data, t
             f"'matplotlib'") in err
     assert sorted(os.listdir(out)) == ["dev_predictions.jsonl", "metrics.jsonl",
                                        "model.params", "results.json"]
+
+
+def test_library_finetune_and_predict_without_the_command_line(pretrained, data, tmp_path,
+                                                               capsys):
+    lines = []
+    opts = tasks.FinetuneOptions(task="regression", pretrained=pretrained,
+                                 train=data["reg_train"], dev=data["reg_dev"],
+                                 output=str(tmp_path / "run"), columns={"label_column": "score"},
+                                 max_steps=4, eval_every=2, progress=False, seed=3)
+    result = tasks.finetune(opts, log=lines.append)
+    assert capsys.readouterr().err == ""          # everything went through `log`
+    assert any(l.startswith("[data] regression: 320 training examples") for l in lines)
+    assert opts.max_seq_length is None             # the caller's options are left as given
+    saved = results(str(tmp_path / "run"))
+    assert (result.best_step, result.steps, result.stopped_early) == (
+        saved["best_step"], 4, False)
+    assert result.dev == saved["dev"] and result.baseline == saved["baseline"]
+    assert result.model_path == str(tmp_path / "run" / "model.params")
+    metrics, preds = tasks.predict(result.model_path, data["reg_dev"],
+                                   str(tmp_path / "p.jsonl"), log=lines.append)
+    assert len(preds) == 100 and metrics == pytest.approx(result.dev, abs=1e-6)

@@ -41,7 +41,7 @@ def test_tsv_csv_jsonl_read_with_auto_columns_and_pairs(tmp_path):
     assert [(e.text_a, e.text_b, e.label, e.line) for e in ex] == [
         ("a, b", "c", "1", 2), ("multi\nline", "d", "0", 3), ("e", "f", "2", 5)]
     jl = write(tmp_path, "c.jsonl", '{"q": "x y", "score": 0.5}\n\n{"q": "z", "score": 3}\n')
-    ex, _ = tasks.read_sequence_examples(jl, task="regression", text_column="q",
+    ex, _ = tasks.read_sequence_examples(jl, numeric=True, text_column="q",
                                          label_column="score")
     assert [(e.text_a, e.label, e.line) for e in ex] == [("x y", 0.5, 1), ("z", 3.0, 3)]
     # JSON integer labels and whole floats are class names "1"
@@ -69,7 +69,7 @@ def test_tsv_csv_jsonl_read_with_auto_columns_and_pairs(tmp_path):
      "missing.jsonl:2: no 'text' field"),
     ("nolab.jsonl", '{"text": "a", "label": "x"}\n{"text": "b"}\n', {},
      "nolab.jsonl:2: no 'label' field"),
-    ("reg.tsv", "text\tlabel\na\t0.5\nb\thigh\n", {"task": "regression"},
+    ("reg.tsv", "text\tlabel\na\t0.5\nb\thigh\n", {"numeric": True},
      "reg.tsv:3: regression target 'high' is not a number"),
     ("data.txt", "x", {}, "data.txt: cannot tell the format"),
 ])

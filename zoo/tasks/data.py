@@ -122,7 +122,7 @@ def read_rows(path, fmt=None, delimiter=None):
                 raise data_error(path, i, f"malformed JSON: {e}") from None
             if not isinstance(obj, dict):
                 raise data_error(path, i, f"expected a JSON object per line, got "
-                                    f"{type(obj).__name__}")
+                                          f"{type(obj).__name__}")
             columns.update(dict.fromkeys(obj))
             rows.append((i, obj))
         columns = list(columns)
@@ -149,7 +149,7 @@ def read_rows(path, fmt=None, delimiter=None):
                     continue
                 if len(rec) != len(header):
                     raise data_error(path, start, f"{len(rec)} fields, but the header has "
-                                            f"{len(header)} ({', '.join(header)})")
+                                                  f"{len(header)} ({', '.join(header)})")
                 rows.append((start, dict(zip(header, rec))))
         except csv.Error as e:
             raise data_error(path, reader.line_num, f"malformed {kind.upper()}: {e}") from None
@@ -164,15 +164,15 @@ def _pick_column(path, columns, given, candidates, what, required=True):
     if given:
         if given not in columns:
             raise data_error(path, 1, f"no column {given!r} ({what}); columns: "
-                                f"{', '.join(map(str, columns))}")
+                                      f"{', '.join(map(str, columns))}")
         return given
     for c in candidates:
         if c in columns:
             return c
     if required:
         raise data_error(path, 1, f"no {what} column: none of {', '.join(candidates)} is there "
-                            f"(columns: {', '.join(map(str, columns))}); name it with the "
-                            f"matching --*-column option")
+                                  f"(columns: {', '.join(map(str, columns))}); name it with the "
+                                  f"matching --*-column option")
     return None
 
 
@@ -187,14 +187,14 @@ def _text_value(path, line, row, col):
     return str(v)
 
 
-def read_sequence_examples(path, *, task="classification", text_column=None,
-                           text_pair_column=None, label_column="label", require_label=True,
-                           fmt=None, delimiter=None):
+def read_sequence_examples(path, *, numeric=False, text_column=None, text_pair_column=None,
+                           label_column="label", require_label=True, fmt=None, delimiter=None):
     """Examples of a sentence (or sentence pair) classification / regression file.
 
     Columns not given are looked up among :data:`TEXT_COLUMNS` / :data:`PAIR_COLUMNS`
-    (a pair column is optional). Classification labels are kept as strings; regression
-    targets must be numbers. ``require_label=False`` (prediction) reads files without one.
+    (a pair column is optional). Labels are class names (strings), or with ``numeric``
+    regression targets, which must be finite numbers. ``require_label=False`` (prediction)
+    reads files without one.
     Returns ``(examples, {"text": col, "pair": col or None, "label": col or None})``.
     """
     path = os.fspath(path)
@@ -208,7 +208,7 @@ def read_sequence_examples(path, *, task="classification", text_column=None,
         label_col = label_column
     elif require_label:
         raise data_error(path, 1, f"no label column {label_column!r} (columns: "
-                            f"{', '.join(map(str, columns))}); name it with --label-column")
+                                  f"{', '.join(map(str, columns))}); name it with --label-column")
     else:
         label_col = None
     out = []
@@ -222,12 +222,12 @@ def read_sequence_examples(path, *, task="classification", text_column=None,
                     raise data_error(path, line, f"no {label_col!r} field")
             else:
                 raw = row[label_col]
-                if task == "regression":
+                if numeric:
                     try:
                         label = float(raw)
                     except (TypeError, ValueError):
                         raise data_error(path, line, f"regression target {raw!r} is not a "
-                                               f"number") from None
+                                                     f"number") from None
                     if not math.isfinite(label):
                         raise data_error(path, line, f"regression target {raw!r} is not finite")
                 else:
@@ -273,7 +273,7 @@ def read_conll(path, *, token_column=0, tag_column=-1, require_tags=True):
             token = parts[token_column]
         except IndexError:
             raise data_error(path, i, f"no token column {token_column} (the line has {len(parts)} "
-                                f"columns)") from None
+                                      f"columns)") from None
         if require_tags or len(parts) > 1:
             if len(parts) < 2:
                 raise data_error(path, i, f"expected a token and its tag, got {line.strip()!r}")
@@ -281,16 +281,17 @@ def read_conll(path, *, token_column=0, tag_column=-1, require_tags=True):
                 tag = parts[tag_column]
             except IndexError:
                 raise data_error(path, i, f"no tag column {tag_column} (the line has {len(parts)} "
-                                    f"columns)") from None
+                                          f"columns)") from None
             if not _TAG_RE.match(tag):
                 raise data_error(path, i, f"tag {tag!r} is not a BIO tag (O, B-TYPE, I-TYPE)")
             if tags is None:
                 raise data_error(path, i, "this token has a tag but earlier ones of the sentence "
-                                    "have none")
+                                          "have none")
             tags.append(tag)
         else:
             if tags:
-                raise data_error(path, i, "this token has no tag but earlier ones of the sentence do")
+                raise data_error(path, i, "this token has no tag but earlier ones of the "
+                                          "sentence do")
             tags = None
         tokens.append(token)
     flush()
@@ -349,7 +350,7 @@ def read_squad(path, *, require_answers=True):
                 raw_answers = qa.get("answers") or []
                 if not impossible and not raw_answers and require_answers:
                     raise data_error(path, line, f"question {qid!r} has no answers and is not "
-                                           f"marked is_impossible")
+                                                 f"marked is_impossible")
                 for ans in ([] if impossible else raw_answers):
                     if not isinstance(ans, dict) or not isinstance(ans.get("text"), str):
                         raise data_error(path, line, f"question {qid!r}: malformed answer {ans!r}")
@@ -358,7 +359,7 @@ def read_squad(path, *, require_answers=True):
                         found = [m.start() for m in re.finditer(re.escape(atext), context)]
                         if not atext or not found:
                             raise data_error(path, line, f"question {qid!r}: answer {atext!r} does "
-                                                   f"not occur in the context")
+                                                         f"not occur in the context")
                         start = min(found, key=lambda s: abs(s - (start if isinstance(start, int)
                                                                   else 0)))
                     answers.append((atext, start))
@@ -393,4 +394,4 @@ def check_labels(path, pairs, known, what="label"):
         if label not in known_set:
             shown = ", ".join(map(str, known[:20])) + (", ..." if len(known) > 20 else "")
             raise data_error(path, line, f"{what} {label!r} does not occur in the training data "
-                                   f"(known: {shown})")
+                                         f"(known: {shown})")

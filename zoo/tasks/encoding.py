@@ -30,10 +30,11 @@ class SequenceFeature:
 
 
 def _too_long(ex, n, max_length, kind="sequence"):
-    return data_error(ex.source, ex.line, f"{kind} of {n} tokens (special tokens included) is "
-                                    f"longer than --max-seq-length {max_length}, and "
-                                    f"--truncation is none; pass --truncation longest_first "
-                                    f"(or only_first / only_second) or raise --max-seq-length")
+    return data_error(ex.source, ex.line,
+                      f"{kind} of {n} tokens (special tokens included) is longer than "
+                      f"--max-seq-length {max_length}, and --truncation is none; pass "
+                      f"--truncation longest_first (or only_first / only_second) or raise "
+                      f"--max-seq-length")
 
 
 def encode_sequence(ex, tokenizer, max_length, truncation="longest_first"):
@@ -149,9 +150,9 @@ def encode_squad(ex, tokenizer, max_length, doc_stride=128, max_query_length=64,
     q_ids = tokenizer.encode(ex.question)
     if len(q_ids) > max_query_length:
         if truncation in (None, "none", False):
-            raise data_error(ex.source, ex.line, f"question {ex.qid!r} has {len(q_ids)} tokens, more "
-                                           f"than --max-query-length {max_query_length}, and "
-                                           f"--truncation is none")
+            raise data_error(ex.source, ex.line,
+                             f"question {ex.qid!r} has {len(q_ids)} tokens, more than "
+                             f"--max-query-length {max_query_length}, and --truncation is none")
         q_ids = q_ids[:max_query_length]
     ex.words = _context_words(tokenizer, ex.context)
     doc_ids, tok_to_word, word_to_tok = [], [], []
@@ -164,9 +165,9 @@ def encode_squad(ex, tokenizer, max_length, doc_stride=128, max_query_length=64,
     n_special = 4 if _is_byte_bpe(tokenizer) else 3
     room = max_length - len(q_ids) - n_special
     if room < 1:
-        raise data_error(ex.source, ex.line, f"--max-seq-length {max_length} leaves no room for the "
-                                       f"context after the question ({len(q_ids)} tokens); "
-                                       f"lower --max-query-length")
+        raise data_error(ex.source, ex.line,
+                         f"--max-seq-length {max_length} leaves no room for the context after "
+                         f"the question ({len(q_ids)} tokens); lower --max-query-length")
     # token span of the first answer (training target)
     ans_tok = None
     if ex.answers and not ex.is_impossible:

@@ -18,7 +18,8 @@ Every file goes through :mod:`checkpoints.atomic`.
 
 All data is read, encoded and checked before the first step: a problem is a
 :class:`~zoo.tasks.data.TaskDataError` (``FILE:LINE: ...``) or a
-:class:`~zoo.training.UsageError`, and nothing is written.
+:class:`~zoo.training.UsageError`, and nothing is written (but the converted checkpoint of a
+Hugging Face folder). A folder that holds a previous run is refused unless ``overwrite``.
 """
 import dataclasses
 import json
@@ -230,8 +231,7 @@ def _prepare(opts, log):
     dev = (dev_ex, task.featurize(dev_ex, truncation)) if dev_ex is not None else (None, None)
     meta["columns"] = {k: v for k, v in columns.items() if k not in ("format", "delimiter")}
     meta["labels"] = task.labels
-    pretrained_assets = assets if info.format_version else {}
-    return _Prepared(ctx, tokenizer, task, meta, train, dev, pretrained_assets)
+    return _Prepared(ctx, tokenizer, task, meta, train, dev, assets)
 
 
 # ============================================================================ the model run

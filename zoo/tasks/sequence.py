@@ -19,9 +19,11 @@ __all__ = ["SequenceTask", "ClassificationTask", "RegressionTask"]
 class SequenceTask(Task):
     """What classification and regression share: one feature per example, one target each."""
 
+    numeric = False          # labels are numbers (regression targets), not class names
+
     def read(self, path, columns, require_label=True):
         examples, picked = read_sequence_examples(
-            path, task=self.name, text_column=columns.get("text_column"),
+            path, numeric=self.numeric, text_column=columns.get("text_column"),
             text_pair_column=columns.get("text_pair_column"),
             label_column=columns.get("label_column") or "label", require_label=require_label,
             fmt=columns.get("format"), delimiter=columns.get("delimiter"))
@@ -124,6 +126,7 @@ class ClassificationTask(SequenceTask):
 class RegressionTask(SequenceTask):
     """One number per example."""
 
+    numeric = True
     main_metric = "spearman"
     metric_names = ("spearman", "pearson", "mse")
     hf_problem_type = "regression"
