@@ -69,7 +69,7 @@ def get_model(name, *, pretrained=None, ctx=None, task=None, num_classes=None, *
     flags = {k: v for k, v in flags.items() if v}
     if num_classes is not None and task is None:
         task = "classification"
-    if task is not None and family.tasks and task not in family.tasks:
+    if task is not None and family.tasks is not None and task not in family.tasks:
         raise ValueError(f"unknown task {task!r} for {family.name} models; known: "
                          f"{', '.join(family.tasks)}")
     if pretrained is not None:

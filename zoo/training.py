@@ -21,6 +21,7 @@ import numpy as np
 
 import checkpoints
 from checkpoints._mx_compat import structural_params
+from checkpoints.atomic import atomic_open, atomic_path, atomic_write
 
 __all__ = ["UsageError", "parse_contexts", "parse_overrides", "learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
            "Watchdog", "seed_everything", "step_seed", "layerwise_lr_mults"]
@@ -288,10 +289,10 @@ class MetricsLog:
                         continue  # a line cut by a kill
                     if rec.get("step", 0) <= resume_step:
                         keep.append(line if line.endswith("\n") else line + "\n")
-            with open(path, "w") as f:
+            with atomic_open(path, durable=False) as f:
                 f.writelines(keep)
-        elif resume_step is None and os.path.exists(path):
-            os.unlink(path)
+        elif resume_step is None:
+            atomic_write(path, "", durable=False)   # a fresh log replaces an old one whole
 
     def write(self, **record):
         with open(self.path, "a") as f:
@@ -327,10 +328,11 @@ def plot_metrics(metrics_path, png_path, keys=("loss",), title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = png_path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    try:
+        with atomic_path(png_path, durable=False) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return png_path
 
 
