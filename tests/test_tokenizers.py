@@ -6,6 +6,7 @@ import random
 import pytest
 
 from zoo import tokenizers as zt
+from zoo.tokenizers import wordpiece
 from zoo.tokenizers import (ByteBPETokenizer, SentencePieceTokenizer, TokenizerError,
                             WordPieceTokenizer, build_vocab, get_tokenizer)
 
@@ -150,7 +151,7 @@ def test_python_tables_match_rust_on_every_code_point():
         for text in texts:
             ref = [w for w, _ in pre.pre_tokenize_str(norm.normalize_str(text))]
             mine, ascii_ = tok._normalize(text)
-            words = (zt._ASCII_WORD_RE if ascii_ else zt._unicode_tables()["word"]).findall(mine)
+            words = (wordpiece.ASCII_WORD_RE if ascii_ else wordpiece.unicode_tables()["word"]).findall(mine)
             assert words == ref, (lower, text[:40])
 
 
