@@ -19,6 +19,7 @@ nothing beyond the standard library) and the Rust ``tokenizers`` package
 uses the character classes of the Rust one (``\\p{L}``, ``\\p{N}``, white space), which are
 newer than Python's ``unicodedata``; tests compare the two on every code point.
 """
+import bisect
 import json
 import re
 
@@ -198,29 +199,48 @@ _NUMBER_RANGES = (
     "1ED01-1ED2D 1ED2F-1ED3D 1F100-1F10C 1FBF0-1FBF9 "
 )
 
-_CONTRACTIONS = "'s|'t|'re|'ve|'m|'ll|'d"
-_ASCII_PRE_TOKEN_RE = re.compile(_CONTRACTIONS + r"| ?[A-Za-z]+| ?[0-9]+| ?[^\t-\r A-Za-z0-9]+"
-                                 r"|[\t-\r ]+(?![^\t-\r ])|[\t-\r ]+")
-_pre_token_re = None
+# GPT-2's pattern over ASCII: contractions, an optional space and letters, digits or other
+# symbols, then runs of white space (leaving one space for the next word where one follows)
+_PRE_TOKEN_RE = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\t-\r A-Za-z0-9]+"
+                           r"|[\t-\r ]+(?![^\t-\r ])|[\t-\r ]+")
 
 
-def _unicode_pre_token_re():
-    """GPT-2's pattern with the Rust engine's classes, compiled on first non-ASCII text."""
-    global _pre_token_re
-    if _pre_token_re is None:
-        letter = char_class(parse_ranges(_LETTER_RANGES))
-        number = char_class(parse_ranges(_NUMBER_RANGES))
-        space = char_class(WHITESPACE)
-        _pre_token_re = re.compile(
-            f"{_CONTRACTIONS}| ?[{letter}]+| ?[{number}]+| ?[^{space}{letter}{number}]+"
-            f"|[{space}]+(?![^{space}])|[{space}]+")
-    return _pre_token_re
+class _ClassStandIns(dict):
+    """code point -> an ASCII character of the same class for GPT-2's pattern: ASCII stands for
+    itself, another letter for "a", number for "0", white space for a tab, anything else for
+    "!". Filled on first sight of each character, so str.translate runs at dictionary speed."""
+
+    def __init__(self):
+        super().__init__((c, chr(c)) for c in range(128))
+        self._tables = [(sorted(parse_ranges(spec)), stand_in) for spec, stand_in in
+                        ((_LETTER_RANGES, "a"), (_NUMBER_RANGES, "0"))]
+        self._tables.append((sorted(WHITESPACE), "\t"))
+
+    def __missing__(self, cp):
+        out = "!"
+        for ranges, stand_in in self._tables:
+            k = bisect.bisect_right(ranges, (cp, 0x10FFFF)) - 1
+            if k >= 0 and ranges[k][0] <= cp <= ranges[k][1]:
+                out = stand_in
+                break
+        self[cp] = out
+        return out
+
+
+_stand_ins = None
 
 
 def pre_tokenize(text):
     """GPT-2's pre-tokens of ``text`` (before the byte mapping), as ``tokenizers``' ByteLevel
-    pre-tokenizer (``use_regex=True``) splits it."""
-    return (_ASCII_PRE_TOKEN_RE if text.isascii() else _unicode_pre_token_re()).findall(text)
+    pre-tokenizer (``use_regex=True``) splits it: the pattern runs on ASCII stand-ins of the
+    characters' classes (one for one, so the spans are the text's)."""
+    global _stand_ins
+    if text.isascii():
+        return _PRE_TOKEN_RE.findall(text)
+    if _stand_ins is None:
+        _stand_ins = _ClassStandIns()
+    classes = text.translate(_stand_ins)
+    return [text[m.start():m.end()] for m in _PRE_TOKEN_RE.finditer(classes)]
 
 
 def _parse_merges(merges_txt, vocab, source):

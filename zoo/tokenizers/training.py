@@ -31,22 +31,24 @@ _T5_EXTRA_IDS = 100
 
 
 def _corpus_lines(paths, errors):
-    """The non-blank lines of ``paths``, stripped; a file without text is skipped with a
-    warning naming it, a corpus without any raises DataError naming the files."""
-    seen_text = False
+    """The non-blank lines of ``paths``, stripped. A corpus without text raises DataError
+    naming the files; a file without text among others is skipped with a warning naming it."""
+    empty = []
     for path in paths:
         file_has_text = False
         for _lineno, text in iter_lines(path, errors=errors):
             text = text.strip()
             if text:
-                file_has_text = seen_text = True
+                file_has_text = True
                 yield text
         if not file_has_text:
-            warnings.warn(f"{path}: empty file (no text); skipped", UserWarning, stacklevel=2)
-    if not seen_text:
+            empty.append(path)
+    if len(empty) == len(paths):
         names = ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else "")
         raise DataError(f"{names}: no text to train a vocabulary on (the corpus is empty or "
                         f"holds only blank lines); give files with one sentence per line")
+    for path in empty:
+        warnings.warn(f"{path}: empty file (no text); skipped", UserWarning, stacklevel=2)
 
 
 def _non_empty(lines):
@@ -92,8 +94,8 @@ def build_vocab(kind, size, files, out_dir, *, lower=None, layout=None, extra_id
         raise ValueError(f"kind must be one of {', '.join(map(repr, LAYOUTS))}, not {kind!r}")
     layout = LAYOUTS[kind][0] if layout is None else layout
     if layout not in LAYOUTS[kind]:
-        raise ValueError(f"a {kind} vocabulary has layout {' or '.join(LAYOUTS[kind])}, "
-                         f"not {layout!r}")
+        raise ValueError(f"layout {layout!r} is not one of a {kind} vocabulary (those are: "
+                         f"{', '.join(LAYOUTS[kind])})")
     if extra_ids is not None and layout != "t5":
         raise ValueError(f"extra_ids (sentinel tokens) belong to the t5 layout, not {layout!r}")
     if trainer not in ("python", "tokenizers") or (trainer != "python" and kind != "wordpiece"):
@@ -103,8 +105,7 @@ def build_vocab(kind, size, files, out_dir, *, lower=None, layout=None, extra_id
     paths = expand_files(files)
     if size < 10:
         raise ValueError(f"vocabulary size {size} is too small")
-    lines = _corpus_lines(paths, errors)
-    os.makedirs(out_dir, exist_ok=True)
+    lines = _corpus_lines(paths, errors)       # nothing is written until training succeeds
     if kind == "wordpiece":
         result = _wordpiece(lines, size, lower, min_frequency, limit_alphabet, trainer,
                             os.path.join(out_dir, "vocab.txt"))
@@ -293,8 +294,8 @@ def _sentencepiece(lines, size, paths, lower, layout, extra_ids, model_type,
         if too_high:
             most = int(too_high.group(2)) + extra_ids
             raise TokenizerError(f"{names}: too little text for a SentencePiece vocabulary of "
-                                 f"{size} tokens (at most {most} here); give a smaller size "
-                                 f"or more text") from None
+                                 f"{size} tokens: this corpus gives at most {most}; ask for "
+                                 f"that many or fewer, or add text") from None
         detail = str(e).split("] ", 1)[-1].strip() or "no usable sentence"
         raise TokenizerError(f"{names}: SentencePiece training failed ({detail}); check that "
                              f"the corpus is plain text, one sentence per line") from None
