@@ -409,3 +409,22 @@ def test_few_documents_many_workers_and_too_little_text(tmp_path, tok):
                                         r".*short\.txt; the corpus gives fewer training "
                                         r"sequences than workers: add text or use fewer"):
         list(PretrainingPipeline([str(short)], tok, num_shards=2, shard_index=1, **kw))
+
+
+@pytest.mark.slow
+def test_one_document_corpus_pretrains_on_two_distributed_workers(tmp_path, text_corpus):
+    """Issue 15's run: a corpus without blank lines, a vocabulary trained on it
+    (--vocab-size) and two dist_sync workers; both train, on different sequences."""
+    from test_pretrain import TINY, _finish, _launch_dist
+    one_doc = tmp_path / "one_doc.txt"
+    lines = [x for x in text_corpus.read_text(encoding="utf-8").splitlines() if x.strip()]
+    one_doc.write_text("\n".join(lines[:400]) + "\n", encoding="utf-8")
+    out = tmp_path / "dist"
+    args = [*TINY, "--corpus", one_doc, "--vocab-size", 300, "--max-steps", 4,
+            "--save-every", 4, "--log-every", 2, "--kvstore", "dist_sync", "--output", out,
+            "--dist-timeout", 120]
+    logs = _finish(_launch_dist(tmp_path, args, 0), tmp_path, 240)
+    assert "no training text" not in logs["worker1"], logs["worker1"]
+    state = json.loads((out / "checkpoints" / "step-00000004" / "state.json").read_text())
+    assert state["data_by_rank"]["0"] != state["data_by_rank"]["1"], logs
+    assert (out / "model.params").is_file(), logs
