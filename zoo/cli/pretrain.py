@@ -59,7 +59,7 @@ def parse_args(argv=None):
     g.add_argument("--eval-corpus", nargs="+", metavar="FILE", help="held-out text for periodic evaluation")
     g.add_argument("--vocab", metavar="PATH", help="vocab.txt, SentencePiece .model, HF folder or checkpoint")
     g.add_argument("--vocab-size", type=int, help="train a vocabulary of this size on --corpus")
-    g.add_argument("--vocab-kind", choices=["wordpiece", "sentencepiece"],
+    g.add_argument("--vocab-kind", choices=["wordpiece", "sentencepiece", "byte_bpe"],
                    help="the vocabulary --vocab-size trains (default: the family's own)")
     g.add_argument("--mask-prob", type=float, default=0.15)
     g.add_argument("--whole-word-mask", action="store_true")
@@ -171,9 +171,10 @@ class Run:
                 raise UsageError("give --vocab PATH, --vocab-size N (train one on --corpus) or --init-from CKPT")
             vocab_dir = os.path.join(a.output, "vocab")
             kind = a.vocab_kind or self.family.vocab_kind
+            options = self.family.vocab_options if kind == self.family.vocab_kind else {}
             if self.is_chief:
                 self.log(f"[vocab] training a {kind} vocabulary of {a.vocab_size} on the corpus")
-                build_vocab(kind, a.vocab_size, a.corpus, vocab_dir)
+                build_vocab(kind, a.vocab_size, a.corpus, vocab_dir, **options)
             if self.kv:
                 self.kv._barrier()  # the others wait for rank 0's vocabulary
             return get_tokenizer(vocab_dir)
