@@ -69,14 +69,14 @@ class Job:
 
     NAMES = ("scheduler", "server", "worker-a", "worker-b")
 
-    def __init__(self, tmp_path, args, *, env=None, env_of=None):
+    def __init__(self, tmp_path, args, *, env=None, env_of=None, names=NAMES):
         self.mark, self.tmp = uuid.uuid4().hex, tmp_path
         port = free_port_pair()
         base = dict(os.environ, DMLC_PS_ROOT_URI="127.0.0.1", DMLC_PS_ROOT_PORT=str(port),
                     DMLC_NUM_SERVER="1", DMLC_NUM_WORKER="2", DMLC_INTERFACE="lo",
                     **{MARK: self.mark}, **(env or {}))
         self.procs, self.ended = {}, {}
-        for name in self.NAMES:
+        for name in names:
             e = dict(base, DMLC_ROLE=name.split("-")[0], **(env_of or {}).get(name, {}))
             with open(tmp_path / f"{name}.log", "w") as log:
                 self.procs[name] = subprocess.Popen(
@@ -195,7 +195,7 @@ def test_an_internal_error_after_the_last_step_is_named_by_every_survivor(
 @pytest.mark.parametrize("role", ["server", "scheduler"])
 def test_a_server_or_scheduler_dies_at_startup(role, job_factory, tmp_path, text_corpus,
                                                wordpiece_vocab):
-    timeout = 15
+    timeout = 10
     args = [*TINY, "--corpus", text_corpus, "--vocab", wordpiece_vocab, "--output",
             tmp_path / "out", "--max-steps", 6, "--dist-timeout", timeout]
     job = job_factory(args, env_of={role: {"TIEZOO_FAULT": f"{role}:startup"}})
@@ -213,6 +213,24 @@ def test_a_server_or_scheduler_dies_at_startup(role, job_factory, tmp_path, text
             assert "no scheduler answered" in log or "the scheduler (127.0.0.1" in log, log
         else:
             assert "server (pid" in log, log
+
+
+def test_a_worker_that_never_starts_stops_the_job_after_dist_timeout(
+        job_factory, tmp_path, text_corpus, wordpiece_vocab):
+    timeout = 10
+    args = [*TINY, "--corpus", text_corpus, "--vocab", wordpiece_vocab, "--output",
+            tmp_path / "out", "--max-steps", 6, "--dist-timeout", timeout]
+    job = job_factory(args, names=("scheduler", "server", "worker-a"))   # one of two workers
+    t0 = time.monotonic()
+    finished(job, timeout + 60, "a worker missing")
+    record("a worker never started", max(job.ended.values()) - t0)
+    assert job.procs["scheduler"].returncode == EXIT_TIMEOUT
+    assert job.log("scheduler").strip() == (
+        f"pretrain (scheduler): error: only 1 of 2 workers and 1 of 1 servers reached the "
+        f"scheduler within {timeout} s (--dist-timeout): start every role with the same "
+        f"command and DMLC_* settings")
+    assert_stopped_by(job, ["server", "worker-a"], "only 1 of 2 workers")
+    assert timeout - 1 < max(job.ended.values()) - t0 < timeout + MARGIN
 
 
 def test_the_scheduler_killed_mid_training_ends_the_job(job_factory, tmp_path, text_corpus,

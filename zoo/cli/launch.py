@@ -121,6 +121,7 @@ class _Output:
     def __init__(self):
         self.lock = threading.Lock()
         self.errors_seen = set()
+        self.mid_line = set()   # streams whose last write did not end a line (a progress bar)
 
     def pump(self, src, dst):
         rest = b""
@@ -155,6 +156,12 @@ class _Output:
                     dst.flush()
                 except (OSError, ValueError):
                     pass
+                (self.mid_line.discard if data.endswith(b"\n") else self.mid_line.add)(dst)
+
+    def say(self, line):
+        """A line of the launcher's own, on a line of its own."""
+        self._write(sys.stderr.buffer, (b"\n" if sys.stderr.buffer in self.mid_line else b"")
+                    + f"launch: {line}\n".encode())
 
 
 def _launch_local(args):
@@ -192,7 +199,7 @@ def _launch_local(args):
     for t in pumps:
         t.join(timeout=2.0)   # a grandchild holding a pipe open must not hold us
     if summary:
-        print(f"launch: {summary}", file=sys.stderr, flush=True)
+        output.say(summary)
     return status
 
 
