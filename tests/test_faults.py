@@ -349,3 +349,37 @@ def test_a_broken_loss_plot_after_the_model_is_saved_is_a_warning(tmp_path, text
     assert "Traceback" not in proc.stderr
     assert (out / "model.params").exists() and (out / "metrics.jsonl").exists()
     assert not (out / "loss.png").exists()
+
+
+# -- the launcher's own plumbing --------------------------------------------------------------
+
+def test_launch_refuses_its_own_mistakes_in_one_line(capsys):
+    from zoo.cli import launch as launcher
+    assert launcher.main(["-n", "2"]) == 2
+    assert capsys.readouterr().err == "launch: error: give the command to run after -- (see --help)\n"
+    assert launcher.main(["-n", "2", "--", "/nonexistent/python"]) == 2
+    assert capsys.readouterr().err == (
+        "launch: error: cannot run '/nonexistent/python': No such file or directory\n")
+
+
+def test_launch_output_shows_an_error_line_once_and_keeps_progress_bars_live():
+    import io
+    import threading
+    from zoo.cli.launch import _Output
+    output, sink = _Output(), io.BytesIO()
+    error = b"pretrain (worker): error: --vocab v: no such file or folder\n"
+    pipes = [os.pipe() for _ in range(2)]
+    threads = [threading.Thread(target=output.pump, args=(os.fdopen(r, "rb"), sink)) for r, _ in pipes]
+    for t in threads:
+        t.start()
+    os.write(pipes[0][1], b"step 1\rstep 2\r")           # a progress bar: no newline yet
+    deadline = time.monotonic() + 10
+    while sink.getvalue() != b"step 1\rstep 2\r":        # passed through before any newline
+        assert time.monotonic() < deadline, sink.getvalue()
+        time.sleep(0.01)
+    for _, w in pipes:
+        os.write(w, error)                                # every worker found the same mistake
+        os.close(w)
+    for t in threads:
+        t.join(10)
+    assert sink.getvalue() == b"step 1\rstep 2\r" + error

@@ -63,13 +63,17 @@ EXIT_PEER_FAILED = 4    # another process of the job failed; this one stopped be
 _RESTART = "start the job again once that is fixed (--resume continues from the newest checkpoint)"
 
 
-def _write_line(line):
-    """One line to stderr, straight to the file descriptor (after what Python buffered)."""
+def _flush_python_streams():
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except Exception:  # noqa: BLE001  (a closed or broken stream must not stop the exit)
+        except Exception:  # noqa: BLE001  (a closed or broken stream must not stop an exit)
             pass
+
+
+def _write_line(line):
+    """One line to stderr, straight to the file descriptor (after what Python buffered)."""
+    _flush_python_streams()
     try:
         os.write(2, (line.rstrip("\n") + "\n").encode("utf-8", "replace"))
     except OSError:
@@ -79,11 +83,7 @@ def _write_line(line):
 def exit_now(status):
     """End this process with ``status`` once its output is flushed; nothing else runs (no
     atexit handler, no garbage collection that could start a kvstore handshake)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001
-            pass
+    _flush_python_streams()
     os._exit(status)
 
 
