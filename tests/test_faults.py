@@ -8,7 +8,6 @@ up by a marker in the environment, so that a grandchild would count too), with w
 and line, and how long the slowest survivor took after the fault; that time is printed
 (``pytest -s``) for the record.
 """
-import json
 import os
 import signal
 import subprocess
@@ -195,7 +194,7 @@ def test_an_internal_error_after_the_last_step_is_named_by_every_survivor(
 @pytest.mark.parametrize("role", ["server", "scheduler"])
 def test_a_server_or_scheduler_dies_at_startup(role, job_factory, tmp_path, text_corpus,
                                                wordpiece_vocab):
-    timeout = 10
+    timeout = 6
     args = [*TINY, "--corpus", text_corpus, "--vocab", wordpiece_vocab, "--output",
             tmp_path / "out", "--max-steps", 6, "--dist-timeout", timeout]
     job = job_factory(args, env_of={role: {"TIEZOO_FAULT": f"{role}:startup"}})
@@ -217,7 +216,7 @@ def test_a_server_or_scheduler_dies_at_startup(role, job_factory, tmp_path, text
 
 def test_a_worker_that_never_starts_stops_the_job_after_dist_timeout(
         job_factory, tmp_path, text_corpus, wordpiece_vocab):
-    timeout = 10
+    timeout = 6
     args = [*TINY, "--corpus", text_corpus, "--vocab", wordpiece_vocab, "--output",
             tmp_path / "out", "--max-steps", 6, "--dist-timeout", timeout]
     job = job_factory(args, names=("scheduler", "server", "worker-a"))   # one of two workers
