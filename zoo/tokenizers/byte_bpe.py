@@ -27,7 +27,7 @@ from ._unicode import WHITESPACE, char_class, parse_ranges
 from .base import ROLES, Tokenizer, TokenizerError, hf_tokenizers, token_name
 
 __all__ = ["ByteBPETokenizer", "STYLES", "BYTE_TO_CHAR", "CHAR_TO_BYTE", "pre_tokenize",
-           "byte_chars", "style_from_files", "special_tokens_from_config"]
+           "byte_chars", "style_from_files", "special_tokens_from_config", "STYLE_HINT"]
 
 # role -> special token text of each style (Hugging Face's RobertaTokenizer / GPT2Tokenizer)
 STYLES = {
