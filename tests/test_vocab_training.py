@@ -124,7 +124,8 @@ def test_model_file_honours_the_config_beside_it(t5_folder, tmp_path):
     assert get_tokenizer(plain / "spiece.model", lower=False).lower is False   # overrides win
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     (plain / "vocab.txt").write_text("\n".join(specials + ["Hello", "hello"]) + "\n")
-    assert get_tokenizer(plain / "vocab.txt").lower is True                   # the config says
+    from_file = get_tokenizer(plain / "vocab.txt")
+    assert from_file.lower is True and from_file.source == str(plain / "vocab.txt")
     (plain / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
     assert get_tokenizer(plain / "vocab.txt").tokenize("Hello hello") == ["Hello", "hello"]
 

@@ -6,7 +6,7 @@ UTF-8 bytes are written as printable characters (GPT-2's byte table: ``Ġ`` is t
 merged by the ranked merges of ``merges.txt``. Special tokens written in the text are
 recognised first, as Hugging Face does.
 
-Two styles, decided by the files (see :func:`get_tokenizer`), never by a model family name:
+Two styles, decided by the files (:func:`style_from_files`), never by a family of tiezoo's:
 
 * ``"roberta"``: ``<s> a </s></s> b </s>`` with ``<s>``/``</s>`` as bos/cls and eos/sep,
   ``<pad>``, ``<unk>`` and ``<mask>`` (which may absorb the whitespace before it);
@@ -27,7 +27,7 @@ from ._unicode import WHITESPACE, char_class, parse_ranges
 from .base import ROLES, Tokenizer, TokenizerError, hf_tokenizers, token_name
 
 __all__ = ["ByteBPETokenizer", "STYLES", "BYTE_TO_CHAR", "CHAR_TO_BYTE", "pre_tokenize",
-           "byte_chars", "style_from_files", "special_tokens_from_config"]
+           "byte_chars", "style_from_files", "special_tokens_from_config", "STYLE_HINT"]
 
 # role -> special token text of each style (Hugging Face's RobertaTokenizer / GPT2Tokenizer)
 STYLES = {
@@ -92,18 +92,18 @@ def _byte_table():
 
 BYTE_TO_CHAR = _byte_table()
 CHAR_TO_BYTE = {c: b for b, c in BYTE_TO_CHAR.items()}
-_LATIN1_TO_CHARS = {b: c for b, c in BYTE_TO_CHAR.items()}      # str.translate table
 
 
 def byte_chars(text):
     """``text``'s UTF-8 bytes written with GPT-2's byte table (``" a"`` -> ``"Ġa"``)."""
-    return text.encode("utf-8").decode("latin-1").translate(_LATIN1_TO_CHARS)
+    # bytes as Latin-1 code points 0-255, then each through the byte table
+    return text.encode("utf-8").decode("latin-1").translate(BYTE_TO_CHAR)
 
 
 # The letter (\p{L}) and number (\p{N}) classes of the regex engine behind the Rust
 # ``tokenizers`` ByteLevel pre-tokenizer: Python 3.11's Unicode 14 categories L* and N* plus
 # the letters and digits assigned since (derived by probing every code point through
-# ``tokenizers`` 0.23; tests/test_tokenizers.py compares them on every code point).
+# ``tokenizers`` 0.23; tests/test_byte_bpe.py compares them on planes 0-3 and a sample).
 _LETTER_RANGES = (
     "41-5A 61-7A AA B5 BA C0-D6 D8-F6 F8-2C1 2C6-2D1 2E0-2E4 2EC 2EE 370-374 376-377 37A-37D 37F "
     "386 388-38A 38C 38E-3A1 3A3-3F5 3F7-481 48A-52F 531-556 559 560-588 5D0-5EA 5EF-5F2 620-64A "
@@ -473,9 +473,7 @@ class ByteBPETokenizer(Tokenizer):
         out = {"tokenizer_class": "GPT2Tokenizer" if self.style == "gpt2" else "RobertaTokenizer",
                "add_prefix_space": self.add_prefix_space, "do_lower_case": self.lower,
                "tiezoo": {"kind": self.kind, "style": self.style}}
-        roles = ("bos", "eos", "unk", "pad") if self.style == "gpt2" else \
-            ("bos", "eos", "sep", "cls", "unk", "pad", "mask")
-        for role in roles:
+        for role in ROLES:
             if role in self._roles:
                 out[f"{role}_token"] = self._roles[role]
         if self.mask_lstrip and "mask" in self._roles:

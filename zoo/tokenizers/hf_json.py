@@ -162,8 +162,8 @@ def _byte_bpe_from_json(spec, model, source, config, model_type):
     if pre_tokenizer is None or pre_tokenizer.get("type") != "ByteLevel" \
             or not pre_tokenizer.get("use_regex", True):
         raise TokenizerError(f"{source}: a BPE tokenizer.json is supported only with the "
-                             f"ByteLevel pre-tokenizer (use_regex=true), as RoBERTa's; found "
-                             f"{pre_tokenizer and pre_tokenizer.get('type')!r}")
+                             f"ByteLevel pre-tokenizer (use_regex=true), as RoBERTa's and "
+                             f"GPT-2's; found {pre_tokenizer and pre_tokenizer.get('type')!r}")
     for option, accepted in _BPE_DEFAULTS.items():
         if option in model and model[option] not in accepted:
             raise TokenizerError(f"{source}: BPE option {option}={model[option]!r} is not "

@@ -71,9 +71,11 @@ def _t5_extra_ids(config):
         _T5_DEFAULT_EXTRA_IDS
 
 
-def _wordpiece(files, config, source, sources, overrides):
-    kind = (config.get("tiezoo") or {}).get("kind")
+def _wordpiece(files, config, source, sources, explicit, overrides):
+    """``explicit``: the vocab.txt path when one was given as a file (it names the tokenizer
+    in messages), else None (the folder or checkpoint does)."""
     extra = config.get("tiezoo") or {}
+    kind = extra.get("kind")
     if "vocab.txt" not in files:
         raise TokenizerError(f"{source}: a WordPiece tokenizer needs vocab.txt")
     kw = {"lower": config.get("do_lower_case", True if kind is None else None),
@@ -89,7 +91,7 @@ def _wordpiece(files, config, source, sources, overrides):
             kw[f"{key}_token"] = value
     kw.update(overrides)
     return WordPieceTokenizer(parse_vocab_txt(files["vocab.txt"], sources("vocab.txt")),
-                              source=source, **kw)
+                              source=source if explicit is None else explicit, **kw)
 
 
 def _sentencepiece(files, config, source, sources, model_type, overrides):
@@ -165,7 +167,7 @@ def from_files(files, source, *, model_type=None, sources=None, **overrides):
         files = {**files, **translated}
     kind = (config.get("tiezoo") or {}).get("kind")
     if kind == "wordpiece" or (kind is None and "vocab.txt" in files):
-        return _wordpiece(files, config, source, source_of, overrides)
+        return _wordpiece(files, config, source, source_of, shown.get("vocab.txt"), overrides)
     if kind == "sentencepiece" or (kind is None and any(n in files for n in SPM_NAMES)):
         return _sentencepiece(files, config, source, source_of, model_type, overrides)
     # "bytebpe": what tiezoo wrote before the kind took build_vocab's name
