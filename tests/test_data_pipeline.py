@@ -3,6 +3,8 @@ import collections
 import gzip
 import json
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -415,7 +417,7 @@ def test_few_documents_many_workers_and_too_little_text(tmp_path, tok):
 def test_one_document_corpus_pretrains_on_two_distributed_workers(tmp_path, text_corpus):
     """Issue 15's run: a corpus without blank lines, a vocabulary trained on it
     (--vocab-size) and two dist_sync workers; both train, on different sequences."""
-    from test_pretrain import TINY, _finish, _launch_dist
+    from test_pretrain import LAUNCH, ROOT, SCRIPT, TINY
     one_doc = tmp_path / "one_doc.txt"
     lines = [x for x in text_corpus.read_text(encoding="utf-8").splitlines() if x.strip()]
     one_doc.write_text("\n".join(lines[:400]) + "\n", encoding="utf-8")
@@ -423,8 +425,12 @@ def test_one_document_corpus_pretrains_on_two_distributed_workers(tmp_path, text
     args = [*TINY, "--corpus", one_doc, "--vocab-size", 300, "--max-steps", 4,
             "--save-every", 4, "--log-every", 2, "--kvstore", "dist_sync", "--output", out,
             "--dist-timeout", 120]
-    logs = _finish(_launch_dist(tmp_path, args, 0), tmp_path, 240)
-    assert "no training text" not in logs["worker1"], logs["worker1"]
+    proc = subprocess.run([sys.executable, LAUNCH, "-n", "2", "-s", "1", "--", sys.executable,
+                           SCRIPT, *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    logs = proc.stderr
+    assert proc.returncode == 0, logs[-3000:]
+    assert "no training text" not in logs, logs[-3000:]
     state = json.loads((out / "checkpoints" / "step-00000004" / "state.json").read_text())
-    assert state["data_by_rank"]["0"] != state["data_by_rank"]["1"], logs
+    assert state["data_by_rank"]["0"] != state["data_by_rank"]["1"], logs[-3000:]
     assert (out / "model.params").is_file(), logs
