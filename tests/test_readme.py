@@ -62,7 +62,8 @@ def test_readme_runs_as_written(tmp_path):
         examples = readme_examples(f.read())
     bindir = tmp_path / "bin"                   # `python` and `zoo` as in an activated venv
     bindir.mkdir()
-    (bindir / "python").symlink_to(sys.executable)
+    (bindir / "python").write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    (bindir / "python").chmod(0o755)
     (bindir / "zoo").write_text(f"#!/bin/sh\nexec {sys.executable} -m zoo \"$@\"\n")
     (bindir / "zoo").chmod(0o755)
     work = tmp_path / "work"

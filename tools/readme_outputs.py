@@ -28,7 +28,9 @@ from test_readme import README, SKIP, _FENCE  # noqa: E402
 def _environment(tmp):
     bindir = os.path.join(tmp, "bin")
     os.makedirs(bindir)
-    os.symlink(sys.executable, os.path.join(bindir, "python"))
+    with open(os.path.join(bindir, "python"), "w") as f:   # a symlink would lose the venv
+        f.write(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    os.chmod(os.path.join(bindir, "python"), 0o755)
     with open(os.path.join(bindir, "zoo"), "w") as f:
         f.write(f"#!/bin/sh\nexec {sys.executable} -m zoo \"$@\"\n")
     os.chmod(os.path.join(bindir, "zoo"), 0o755)
