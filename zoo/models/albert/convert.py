@@ -19,20 +19,19 @@ flags include ``use_sop``, which ``build_albert`` takes.
 """
 import re
 
-from ...convert.names import (compile_pairs, lookup, check_architecture, fields_from_hf,
-                              hf_activation, hf_task_architectures, lookup_hf_name, name_pairs,
-                              task_from_names)
+from ...convert.names import (check_architecture, compile_pairs, fields_from_hf, hf_activation,
+                              hf_task_architectures, lookup, lookup_hf_name, name_pairs)
 from ..bert.convert import (check_absolute_positions, config_fields_from_shapes,
                             drop_optional_pooler as drop_unloaded, encoder_layer_pairs,
-                            hf_config_dict, hf_config_fields, HF_EMBEDDING_MODULES, hf_ignored,
-                            hf_mlm_head_pairs)
+                            heads_from_prefixes, hf_config_dict, hf_config_fields,
+                            HF_EMBEDDING_MODULES, hf_ignored, hf_mlm_head_pairs)
 
-__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
-           "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
-           "HF_MODEL_TYPES", "FILE_DECIDES", "hf_to_tiezoo_name", "tiezoo_to_hf_name",
-           "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
-           "hf_architecture_from_names", "hf_config_extra", "heads_from_names",
-           "config_fields_from_shapes", "drop_unloaded"]
+__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "HF_BACKBONE", "HF_HEADS", "HF_IGNORED",
+           "HF_TRANSPOSED", "HF_BACKBONE_PREFIX", "HF_ARCHITECTURES", "HF_CONFIG_FIELDS",
+           "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE", "HF_MODEL_TYPES", "FILE_DECIDES",
+           "hf_to_tiezoo_name", "tiezoo_to_hf_name", "config_from_hf", "config_to_hf",
+           "hf_heads", "hf_architecture", "hf_architecture_from_names", "hf_config_extra",
+           "heads_from_names", "config_fields_from_shapes", "drop_unloaded"]
 
 FAMILY = "albert"
 MODEL_TYPE = "albert"
@@ -200,12 +199,11 @@ def hf_config_extra(heads, hf_config=None):
     return {}
 
 
+_NO_NSP = "ALBERT has no next-sentence-prediction head (nsp_classifier.*)"
+
+
 def heads_from_names(shapes):
     """The ``get_model`` head flags that tiezoo tensor names -> shapes call for."""
-    names = set(shapes)
-    if any(n.startswith("nsp_classifier.") for n in names):
-        raise ValueError("ALBERT has no next-sentence-prediction head (nsp_classifier.*)")
-    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names),
-             "use_sop": any(n.startswith("sop_classifier.") for n in names),
-             "task": None, "num_classes": None}
-    return task_from_names(heads, shapes, pooled_classifier="pooler.weight" in names)
+    return heads_from_prefixes(shapes, {"use_mlm": "mlm_decoder.",
+                                        "use_sop": "sop_classifier."},
+                               refused={"nsp_classifier.": _NO_NSP})

@@ -28,15 +28,16 @@ from ...convert.names import (GLUONNLP_PARAMS, HF_PARAMS, check_architecture, co
                               hf_task_architectures, lookup, lookup_hf_name, name_pairs,
                               task_from_names)
 
-__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "ENCODER_LAYER_MODULES", "HF_EMBEDDING_MODULES", "encoder_layer_pairs",
-           "hf_mlm_head_pairs", "hf_ignored", "hf_config_fields", "check_absolute_positions",
-           "hf_config_dict", "drop_optional_pooler", "FAMILY", "HF_MODEL_TYPES", "HF_BACKBONE", "HF_HEADS", "HF_TASK_HEADS",
-           "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX", "HF_ARCHITECTURES",
-           "GLUONNLP_NAMES", "HF_CONFIG_FIELDS",
-           "hf_to_tiezoo_name", "tiezoo_to_hf_name", "gluonnlp_to_tiezoo_name",
-           "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
-           "hf_architecture_from_names", "hf_config_extra", "heads_from_names",
-           "config_fields_from_shapes", "is_gluonnlp_naming", "drop_unloaded", "FILE_DECIDES"]
+__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "ENCODER_LAYER_MODULES", "HF_EMBEDDING_MODULES",
+           "encoder_layer_pairs", "hf_mlm_head_pairs", "hf_ignored", "hf_config_fields",
+           "check_absolute_positions", "hf_config_dict", "drop_optional_pooler",
+           "heads_from_prefixes", "FAMILY", "HF_MODEL_TYPES", "HF_BACKBONE", "HF_HEADS",
+           "HF_TASK_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
+           "HF_ARCHITECTURES", "GLUONNLP_NAMES", "HF_CONFIG_FIELDS", "hf_to_tiezoo_name",
+           "tiezoo_to_hf_name", "gluonnlp_to_tiezoo_name", "config_from_hf", "config_to_hf",
+           "hf_heads", "hf_architecture", "hf_architecture_from_names", "hf_config_extra",
+           "heads_from_names", "config_fields_from_shapes", "is_gluonnlp_naming",
+           "drop_unloaded", "FILE_DECIDES"]
 
 # ------------------------------------------------ BERT-shaped tables, shared by
 # RoBERTa, ALBERT and ELECTRA (their converters import them from here)
@@ -414,17 +415,28 @@ def hf_config_extra(heads, hf_config=None):
     return {}
 
 
-def heads_from_names(shapes):
-    """The ``get_model`` head flags for tiezoo tensor names -> shapes (aliases resolved or not).
-
-    ``head.classifier`` is a sequence classifier when the file has a pooler and a token
-    tagger when it has none (tagging models are built without one).
-    """
+def heads_from_prefixes(shapes, switches, *, refused=None, pooled_classifier=None):
+    """The ``get_model`` head flags that tiezoo tensor names -> shapes (aliases resolved or
+    not) call for, in a BERT-shaped family whose ``switches`` map each flag to the parameter
+    prefixes it adds. ``refused``: ``{prefix: message}`` of heads the family has not (a
+    ValueError). ``head.classifier`` is a sequence classifier where ``pooled_classifier``
+    says so (default: when the file has a pooler) and a token tagger otherwise (tagging
+    models are built without one)."""
     names = set(shapes)
-    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names),
-             "use_nsp": any(n.startswith("nsp_classifier.") for n in names),
-             "task": None, "num_classes": None}
-    return task_from_names(heads, shapes, pooled_classifier="pooler.weight" in names)
+    for prefix, message in (refused or {}).items():
+        if any(n.startswith(prefix) for n in names):
+            raise ValueError(message)
+    heads = {flag: any(n.startswith(prefixes) for n in names) for flag, prefixes in switches.items()}
+    heads.update(task=None, num_classes=None)
+    if pooled_classifier is None:
+        pooled_classifier = "pooler.weight" in names
+    return task_from_names(heads, shapes, pooled_classifier=pooled_classifier)
+
+
+def heads_from_names(shapes):
+    """The ``get_model`` head flags for tiezoo tensor names -> shapes (aliases resolved or not)."""
+    return heads_from_prefixes(shapes, {"use_mlm": "mlm_decoder.",
+                                        "use_nsp": "nsp_classifier."})
 
 
 _GLUONNLP_ONLY = re.compile(r"(word_embed\.0\.|token_type_embed\.0\.|encoder\.position_weight"

@@ -30,19 +30,19 @@ import re
 
 from checkpoints._mx_compat import remove_child, structural_params
 
-from ...convert.names import (compile_pairs, lookup, check_architecture, fields_from_hf,
-                              hf_activation, hf_task_architectures, name_pairs, task_from_names)
-from ..bert.convert import (HF_BACKBONE as _BERT_BACKBONE, check_absolute_positions,
-                            config_fields_from_shapes, hf_config_dict, hf_config_fields,
-                            hf_ignored, hf_mlm_head_pairs)
+from ...convert.names import (check_architecture, compile_pairs, fields_from_hf, hf_activation,
+                              hf_task_architectures, lookup, name_pairs)
+from ..bert.convert import (check_absolute_positions, config_fields_from_shapes,
+                            heads_from_prefixes, HF_BACKBONE as _BERT_BACKBONE, hf_config_dict,
+                            hf_config_fields, hf_ignored, hf_mlm_head_pairs)
 
 __all__ = ["HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
            "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
            "SHARED_EMBEDDINGS", "GENERATOR_PREFIX", "HF_PAIRS", "HF_PAIR", "HF_PAIR_PREFIX",
-           "HF_MODEL_TYPES", "FILE_DECIDES",
-           "hf_to_tiezoo_name", "tiezoo_to_hf_name", "config_from_hf", "config_to_hf",
-           "hf_heads", "hf_architecture", "hf_architecture_from_names", "hf_config_extra",
-           "heads_from_names", "config_fields_from_shapes", "drop_unloaded"]
+           "HF_MODEL_TYPES", "FILE_DECIDES", "hf_to_tiezoo_name", "tiezoo_to_hf_name",
+           "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
+           "hf_architecture_from_names", "hf_config_extra", "heads_from_names",
+           "config_fields_from_shapes", "drop_unloaded"]
 
 FAMILY = "electra"
 MODEL_TYPE = "electra"
@@ -283,18 +283,18 @@ def hf_config_extra(heads, hf_config=None):
     return {}
 
 
+_NO_NSP = "ELECTRA has no next-sentence-prediction head (nsp_classifier.*)"
+
+
 def heads_from_names(shapes):
     """The ``get_model`` head flags that tiezoo tensor names -> shapes call for.
 
     ELECTRA has no pooler, so ``head.classifier`` (sequence classification or token
     tagging: the same tensors) is read as classification.
     """
-    names = set(shapes)
-    if any(n.startswith("nsp_classifier.") for n in names):
-        raise ValueError("ELECTRA has no next-sentence-prediction head (nsp_classifier.*)")
-    heads = {"use_mlm": any(n.startswith((GENERATOR_PREFIX, "rtd_classifier.")) for n in names),
-             "task": None, "num_classes": None}
-    return task_from_names(heads, shapes, pooled_classifier=True)
+    return heads_from_prefixes(shapes, {"use_mlm": (GENERATOR_PREFIX, "rtd_classifier.")},
+                               refused={"nsp_classifier.": _NO_NSP},
+                               pooled_classifier=True)
 
 
 def drop_unloaded(block, missing):

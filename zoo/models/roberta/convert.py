@@ -16,19 +16,19 @@ also RoBERTa's *converter table* for ``zoo.convert`` (the functions at the end).
 """
 import re
 
-from ...convert.names import (compile_pairs, lookup, check_architecture, fields_from_hf,
-                              hf_activation, hf_task_architectures, lookup_hf_name,
-                              task_from_names)
-from ..bert.convert import (HF_BACKBONE as _BERT_BACKBONE, check_absolute_positions,
-                            config_fields_from_shapes, drop_optional_pooler as drop_unloaded,
-                            hf_config_dict, hf_config_fields, hf_ignored, hf_mlm_head_pairs)
+from ...convert.names import (check_architecture, compile_pairs, fields_from_hf, hf_activation,
+                              hf_task_architectures, lookup, lookup_hf_name)
+from ..bert.convert import (check_absolute_positions, config_fields_from_shapes,
+                            drop_optional_pooler as drop_unloaded, heads_from_prefixes,
+                            HF_BACKBONE as _BERT_BACKBONE, hf_config_dict, hf_config_fields,
+                            hf_ignored, hf_mlm_head_pairs)
 
-__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "HF_BACKBONE", "HF_HEADS", "HF_IGNORED", "HF_TRANSPOSED", "HF_BACKBONE_PREFIX",
-           "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE",
-           "HF_MODEL_TYPES", "FILE_DECIDES", "hf_to_tiezoo_name", "tiezoo_to_hf_name",
-           "config_from_hf", "config_to_hf", "hf_heads", "hf_architecture",
-           "hf_architecture_from_names", "hf_config_extra", "heads_from_names",
-           "config_fields_from_shapes", "drop_unloaded"]
+__all__ = ["HF_READ_FIRST", "HF_UNTIED_NAMES", "HF_BACKBONE", "HF_HEADS", "HF_IGNORED",
+           "HF_TRANSPOSED", "HF_BACKBONE_PREFIX", "HF_ARCHITECTURES", "HF_CONFIG_FIELDS",
+           "HF_ACTIVATIONS", "FAMILY", "MODEL_TYPE", "HF_MODEL_TYPES", "FILE_DECIDES",
+           "hf_to_tiezoo_name", "tiezoo_to_hf_name", "config_from_hf", "config_to_hf",
+           "hf_heads", "hf_architecture", "hf_architecture_from_names", "hf_config_extra",
+           "heads_from_names", "config_fields_from_shapes", "drop_unloaded"]
 
 FAMILY = "roberta"          # tiezoo family (zoo.get_model name / config "family")
 MODEL_TYPE = "roberta"      # Hugging Face config "model_type"
@@ -163,11 +163,10 @@ def hf_config_extra(heads, hf_config=None):
     return {}
 
 
+_NO_NSP = "RoBERTa has no next-sentence-prediction head (nsp_classifier.*)"
+
+
 def heads_from_names(shapes):
     """The ``get_model`` head flags that tiezoo tensor names -> shapes call for."""
-    names = set(shapes)
-    if any(n.startswith("nsp_classifier.") for n in names):
-        raise ValueError("RoBERTa has no next-sentence-prediction head (nsp_classifier.*)")
-    heads = {"use_mlm": any(n.startswith("mlm_decoder.") for n in names),
-             "task": None, "num_classes": None}
-    return task_from_names(heads, shapes, pooled_classifier="pooler.weight" in names)
+    return heads_from_prefixes(shapes, {"use_mlm": "mlm_decoder."},
+                               refused={"nsp_classifier.": _NO_NSP})
