@@ -496,6 +496,7 @@ def train(args):
         if res is not None:
             metrics.write(split="eval", step=step, **res)
     save_checkpoint(run, trainer, step, tokens_seen, data_state)
+    run.rundir.close()  # the step checkpoints are written in the background: wait, raise errors
     watchdog.stop()
     checksum = param_checksum(model)
     print(f"[worker {run.rank}] final parameter checksum {checksum}", file=sys.stderr, flush=True)
