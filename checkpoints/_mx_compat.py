@@ -190,24 +190,24 @@ def _trainer_updater(trainer):
 
 
 class _SavedNDArray:
-    """An NDArray's value in ``NDArray::Save`` layout (header and data in one bytearray),
-    copied from the device once; it pickles exactly as an NDArray of that value on the CPU
-    does (the NDArray class and ``{'handle': bytearray}``), so unpickling rebuilds one."""
+    """An NDArray's value in ``NDArray::Save`` layout (header, then data), copied once from
+    the array into one numpy buffer. It pickles exactly as a CPU NDArray of that value
+    does (the NDArray class and ``{'handle': bytearray}``): with pickle protocol 5 a
+    writable ``PickleBuffer`` is written in band as a bytearray, straight from this buffer."""
 
     __slots__ = ("raw", "nbytes")
 
     def __init__(self, arr):
         from .formats.params_file import array_header
         value = numpy_view(arr, writable=False) if arr.context.device_type == "cpu" else arr.asnumpy()
-        header = array_header(value)
+        header = np.frombuffer(array_header(value), dtype=np.uint8)
         self.nbytes = value.nbytes
-        self.raw = bytearray(len(header) + value.nbytes)
-        self.raw[:len(header)] = header
-        np.copyto(np.frombuffer(self.raw, dtype=value.dtype, offset=len(header)).reshape(value.shape),
-                  value)
+        self.raw = np.empty(header.size + value.nbytes, dtype=np.uint8)
+        self.raw[:header.size] = header
+        self.raw[header.size:].view(value.dtype).reshape(value.shape)[...] = value
 
     def __reduce__(self):
-        return mx.nd.NDArray, (None,), {"handle": self.raw}
+        return mx.nd.NDArray, (None,), {"handle": pickle.PickleBuffer(self.raw)}
 
 
 def _host_state(state):

@@ -236,6 +236,10 @@ class RunDirectory:
                 f"intact") from cause
         self._prune()
 
+    def writing(self):
+        """Whether a checkpoint of this directory is still being written."""
+        return self._pending is not None and not self._pending.done()
+
     def check(self):
         """Raise the error of a background write that has failed; never waits."""
         if self._pending is not None and self._pending.done():
