@@ -123,17 +123,23 @@ class ModelSnapshot:
         """Write the checkpoint into the new file ``path`` as is (inside a directory that
         :func:`atomic.atomic_directory` makes atomic, for instance)."""
         fmt = fmt or formats.format_for(path)
-        crcs = {name: _pool().submit(reader.crc32_of, arr) for name, arr in self.tensors.items()}
+        if _writer.in_writer_thread():      # in the background: all work on this thread
+            crcs = {name: functools.partial(reader.crc32_of, arr) for name, arr in self.tensors.items()}
+            fmt.write(path, self.tensors, functools.partial(self._metadata, crcs))
+            return
+        jobs = {name: _pool().submit(reader.crc32_of, arr) for name, arr in self.tensors.items()}
         try:
+            crcs = {name: job.result for name, job in jobs.items()}
             fmt.write(path, self.tensors, functools.partial(self._metadata, crcs))
         finally:
-            concurrent.futures.wait(list(crcs.values()))   # no job outlives this call
+            concurrent.futures.wait(list(jobs.values()))   # no job outlives this call
 
     def _metadata(self, crcs, final=True):
-        """The sealed metadata; ``final=False``: the same with the widest crc32 values in
-        place of the real ones, for a format that reserves its header before the data."""
+        """The sealed metadata (``crcs``: name -> a function giving that tensor's crc32);
+        ``final=False``: the same with the widest crc32 values in place of the real ones,
+        for a format that reserves its header before the data."""
         table = {name: {"dtype": arr.dtype.name, "shape": list(arr.shape),
-                        "crc32": crcs[name].result() if final else _CRC_PLACEHOLDER}
+                        "crc32": crcs[name]() if final else _CRC_PLACEHOLDER}
                  for name, arr in self.tensors.items()}
         body = dict(self._body, tensors=table)
         return _seal(body) if final else _seal(body, crc=_CRC_PLACEHOLDER)
@@ -221,7 +227,7 @@ class LoadReport:
     def __str__(self):
         lines = [f"{self.path}: loaded {len(self.loaded)} tensors"]
         if self.aliased:
-            lines.append(f"  through ties: " + ", ".join(f"{a} -> {b}" for a, b in self.aliased.items()))
+            lines.append("  through ties: " + ", ".join(f"{a} -> {b}" for a, b in self.aliased.items()))
         lines.append(f"  missing (freshly initialized): {', '.join(self.missing) or 'none'}")
         lines.append(f"  unused (in file, not in model): {', '.join(self.unused) or 'none'}")
         return "\n".join(lines)

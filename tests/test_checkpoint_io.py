@@ -402,3 +402,30 @@ def test_trainer_snapshot_resumes_like_save_states(tmp_path):
         finals.append(_values(resumed))
     for name in finals[0]:
         np.testing.assert_array_equal(finals[1][name], finals[0][name])
+
+
+def test_atomic_helpers_create_files_with_umask_permissions(tmp_path):
+    import os
+    from checkpoints.atomic import atomic_open, atomic_write, umask_mode
+    old = os.umask(0o027)
+    try:
+        assert umask_mode() == 0o640 and umask_mode(0o777) == 0o750
+        atomic_write(tmp_path / "a.json", "{}")
+        with atomic_open(tmp_path / "b.txt", "w", durable=False) as f:
+            f.write("text")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").read_text() == "{}" and (tmp_path / "b.txt").read_text() == "text"
+    for name in ("a.json", "b.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640
+
+
+def test_command_line_names_the_file_inside_a_directory(tmp_path, capsys):
+    from zoo.cli import main
+    x = tokens()
+    step = tmp_path / "step-00000010"
+    step.mkdir()
+    save(built(EmbedWithDecoder(use_mlm=False), x), step / "model.params")
+    assert main(["inspect", str(step)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"pass the checkpoint file inside it ({step / 'model.params'})" in err[0]

@@ -462,3 +462,25 @@ def test_load_holds_at_most_one_copy_of_the_parameters(tmp_path, warm):
     peak = float(out.stdout.strip().splitlines()[-1])
     # fresh: the parameters themselves; warm: only a few chunk buffers beyond what it had
     assert peak <= (1.02 if not warm else 0.3), peak
+
+
+# ------------------------------------------------------------ a process that ends meanwhile
+
+def test_process_exit_finishes_the_background_write_and_reports_a_failure(tmp_path):
+    path, unwritable = tmp_path / "m.params", tmp_path / "missing-parent-is-a-file"
+    unwritable.write_text("a file where a directory should be")
+    script = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {HERE!r})
+        from checkpoints import save
+        from toy_models import EmbedWithDecoder, built, tokens
+        m = built(EmbedWithDecoder(use_mlm=True, vocab=200000, units=64), tokens(), seed=7)
+        save(m, {str(path)!r}, background=True)
+        print("returned", flush=True)           # and the interpreter ends right away
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "returned", out.stderr[-2000:]
+    inspect(path, verify=True)                   # written completely before the exit
+    failing = script.replace(repr(str(path)), repr(str(unwritable / "m.params")))
+    out = subprocess.run([sys.executable, "-c", failing], capture_output=True, text=True, timeout=300)
+    assert f"tiezoo: the background save of {unwritable / 'm.params'} failed" in out.stderr
+    assert "Traceback" not in out.stderr
