@@ -108,10 +108,7 @@ class CheckpointFile:
     def read_into(self, entry, out, start=0, stop=None):
         """Fill bytes ``[start, stop)`` of the numpy array ``out`` (the entry's size) with
         the same bytes of the entry's data."""
-        view = _byte_view(out)
-        if view.nbytes != entry.nbytes:
-            raise CheckpointError(f"{self.path}: tensor {entry.name!r}: buffer of {view.nbytes} "
-                                  f"bytes for {entry.nbytes} bytes of data")
+        view = _entry_view(self.path, entry, out)
         stop = entry.nbytes if stop is None else stop
         pread_exactly(self.fd, self.path, entry, view[start:stop], start)
 
@@ -137,15 +134,24 @@ def _identity(status):
     return (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
-def _byte_view(arr):
-    return memoryview(arr.reshape(-1).view(np.uint8))
+def _entry_view(path, entry, out):
+    """The bytes of the numpy array ``out``, which must be the size of the entry's data."""
+    view = memoryview(out.reshape(-1).view(np.uint8))
+    if view.nbytes != entry.nbytes:
+        raise CheckpointError(f"{path}: tensor {entry.name!r}: buffer of {view.nbytes} bytes "
+                              f"for {entry.nbytes} bytes of data")
+    return view
 
 
 def pread_exactly(fd, path, entry, view, start=0):
     """Fill the byte buffer ``view`` with the entry's data bytes from ``start`` on."""
     got, want = 0, view.nbytes
     while got < want:
-        n = os.preadv(fd, [view[got:]], entry.offset + start + got)
+        try:
+            n = os.preadv(fd, [view[got:]], entry.offset + start + got)
+        except OSError as e:
+            raise CheckpointError(f"{path}: cannot read tensor {entry.name!r} "
+                                  f"({e.strerror or e})") from None
         if not n:
             raise CorruptCheckpointError(f"{path}: tensor {entry.name!r} is truncated "
                                          f"({start + got} of {entry.nbytes} bytes)")
@@ -161,11 +167,7 @@ def read_index(path):
 def read_into(f, path, entry, out):
     """Fill the numpy array ``out`` (entry's dtype and size) with the entry's bytes, read
     from the open file ``f``."""
-    view = _byte_view(out)
-    if view.nbytes != entry.nbytes:
-        raise CheckpointError(f"{path}: tensor {entry.name!r}: buffer of {view.nbytes} bytes "
-                              f"for {entry.nbytes} bytes of data")
-    pread_exactly(f.fileno(), path, entry, view)
+    pread_exactly(f.fileno(), path, entry, _entry_view(path, entry, out))
 
 
 def check_entry(path, name, dtype, shape, offset, file_size):
