@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (child_environment, proc_status_kb, reset_peak_memory,  # noqa: E402
                      sentence_pairs)
 
+BOOKKEEPING_BYTES = 1 << 20   # the index, checksums, Python objects of a load
 TARGETS = {  # ratio to MXNet in the same run (issue 14)
     "durable save": 1.0, "non-durable save": 1.0, "step-checkpoint stall": 0.3,
     "fresh load": 0.5, "warm reload": 1.0,
@@ -229,10 +230,13 @@ def report(args, best, floor):
         ok = "yes" if tz_s / mx_s <= target and (not st or st[key] / mx_s <= target) else "NO"
         print(f"{row + ' s':<24}{mx_s:9.3f}{tz_s:9.3f}{tz_s / mx_s:7.2f}{st_txt}{target:7.1f}x  {ok}")
     for row in ("fresh load", "warm reload"):
-        cells = [best[row][c]["peak_above_base"] / unique for c in ("mxnet", "tiezoo", "tiezoo_st")]
-        ok = "yes" if max(cells[1:]) <= 1.0 else "NO"
-        print(f"{'peak, ' + row:<24}{cells[0]:8.2f}x{cells[1]:8.2f}x{'':>7}{cells[2]:12.2f}x"
-              f"{'':>7}{'1.0':>7}x  {ok}   (VmHWM above base, per parameter byte)")
+        peaks = [best[row][c]["peak_above_base"] for c in ("mxnet", "tiezoo", "tiezoo_st")]
+        ok = "yes" if max(peaks[1:]) <= unique + BOOKKEEPING_BYTES else "NO"
+        print(f"{'peak, ' + row:<24}{peaks[0] / unique:8.3f}x{peaks[1] / unique:8.3f}x{'':>7}"
+              f"{peaks[2] / unique:12.3f}x{'':>7}{'1.0':>7}x  {ok}")
+    print(f"  peak: VmHWM above the resident size before the load, per parameter byte; ok: at "
+          f"most one copy of the parameters plus {BOOKKEEPING_BYTES >> 20} MB of index and "
+          f"bookkeeping")
     tz = best["step-checkpoint stall"]["tiezoo"]
     mxs = best["step-checkpoint stall"]["mxnet"]
     print(f"page-cache floor (one read of the file): {floor:.3f} s; tiezoo fresh load "
