@@ -278,9 +278,12 @@ def main():
         fn = {"save": child_save, "load": child_load, "stall": child_stall}[kind]
         print(json.dumps(fn(*rest)))
         return
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         best, floor = measure(args, tmp)
     report(args, best, floor)
+    print(f"machine load average (1 min) {load_before:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end (other work on the machine slows both libraries)")
 
 
 if __name__ == "__main__":

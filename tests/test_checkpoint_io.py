@@ -429,3 +429,23 @@ def test_command_line_names_the_file_inside_a_directory(tmp_path, capsys):
     assert main(["inspect", str(step)]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"pass the checkpoint file inside it ({step / 'model.params'})" in err[0]
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_durable_save_fsyncs_file_and_directory(tmp_path, monkeypatch, durable):
+    import os
+    x = tokens()
+    model = built(EmbedWithDecoder(use_mlm=False), x)
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    save(model, tmp_path / "m.params", durable=durable)
+    if durable:     # the data (under its temporary name), then the directory after the rename
+        assert len(synced) == 2 and synced[0].endswith(".tmp") and synced[1] == str(tmp_path)
+    else:
+        assert synced == []
