@@ -7,7 +7,7 @@ import sys
 import time
 
 __all__ = ["time_calls", "run_child_process", "child_environment", "describe_environment",
-           "sentence_pairs"]
+           "sentence_pairs", "proc_status_kb", "reset_peak_memory"]
 
 # On the 2-core dev machine (a VM) a BERT-small 1x128 forward takes either ~22 ms or ~27 ms,
 # MXNet and PyTorch alike: the machine switches between a fast and a slow state that lasts
@@ -19,11 +19,16 @@ __all__ = ["time_calls", "run_child_process", "child_environment", "describe_env
 WAIT_POLICY = "ACTIVE"
 
 
-def child_environment(threads):
-    """The environment every measured process runs with, whatever its framework."""
+def child_environment(threads, wait_policy=WAIT_POLICY):
+    """The environment every measured process runs with, whatever its framework.
+
+    ``wait_policy=None`` leaves OpenMP's default (what a user's run gets): a benchmark with
+    work on threads of its own beside MXNet's (a background writer) must not measure it
+    against OpenMP workers that spin through every pause."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
-    env.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+    if wait_policy is not None:
+        env.setdefault("OMP_WAIT_POLICY", wait_policy)
     return env
 
 
@@ -31,6 +36,23 @@ def describe_environment(threads):
     """One line for a report's header: what ``child_environment`` sets."""
     env = child_environment(threads)
     return f"CPU threads {threads}, OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']}"
+
+
+def proc_status_kb(field):
+    """A ``/proc/self/status`` field in kB (``VmRSS``, ``VmHWM``: peak resident memory of this
+    process alone; ``ru_maxrss`` would carry a parent's peak across ``exec``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak_memory():
+    """Make ``VmHWM`` restart from the current resident size (Linux: writing 5 to
+    ``/proc/self/clear_refs``), so that a peak measured afterwards belongs to what follows."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def sentence_pairs(rng, vocab_size, batch, seq_len, padding=0):

@@ -14,6 +14,7 @@ oneDNN build inside it, private kvstore methods), to revisit in a port.
 """
 import ctypes
 import os
+import pickle
 
 import mxnet as mx
 import numpy as np
@@ -24,7 +25,7 @@ __all__ = [
     "shape_is_known", "merge_shapes", "set_shape", "param_dtype", "is_initialized",
     "numpy_view", "adopt_data", "ensure_initialized", "param_ndarray", "configure_onednn_isa",
     "replace_data", "sync_layer_sizes", "clear_cached_graphs", "kvstore_barrier",
-    "release_kvstore",
+    "release_kvstore", "host_copy", "writable_in_place", "TrainerStatesSnapshot",
 ]
 
 
@@ -100,15 +101,17 @@ def param_ndarray(param):
     return param._check_and_get(param._data, list)[0]
 
 
-def numpy_view(arr):
-    """A writable numpy view on the memory of a CPU NDArray (no copy).
+def numpy_view(arr, writable=True):
+    """A numpy view on the memory of a CPU NDArray (no copy).
 
-    Callers must not let the view outlive ``arr``. Any pending MXNet write to ``arr`` is
-    waited for first.
+    Callers must not let the view outlive ``arr``. ``writable``: every pending MXNet
+    operation on ``arr`` is waited for first (reads of it too, since the caller will change
+    it); otherwise only pending writes (the view then reads ``arr``'s current value).
     """
     if arr.context.device_type != "cpu":
         raise ValueError("numpy_view needs a CPU NDArray")
-    mx.base.check_call(mx.base._LIB.MXNDArrayWaitToWrite(arr.handle))
+    wait = mx.base._LIB.MXNDArrayWaitToWrite if writable else mx.base._LIB.MXNDArrayWaitToRead
+    mx.base.check_call(wait(arr.handle))
     ptr = ctypes.c_void_p()
     mx.base.check_call(mx.base._LIB.MXNDArrayGetData(arr.handle, ctypes.byref(ptr)))
     dtype = np.dtype(arr.dtype)
@@ -117,6 +120,24 @@ def numpy_view(arr):
         return np.empty(arr.shape, dtype=dtype)
     buf = (ctypes.c_char * nbytes).from_address(ptr.value)
     return np.frombuffer(buf, dtype=dtype).reshape(arr.shape)
+
+
+def host_copy(arr):
+    """A numpy copy of an NDArray's current value, owned by the caller (a snapshot)."""
+    if arr.context.device_type == "cpu" and arr.stype == "default":
+        return np.array(numpy_view(arr, writable=False), copy=True)
+    return arr.asnumpy()
+
+
+def writable_in_place(param, dtype, shape):
+    """Whether a load may write a tensor's bytes straight into ``param``'s memory: it holds
+    data on exactly one CPU context, dense, in the tensor's dtype and shape."""
+    data = param._data
+    if data is None or len(data) != 1:
+        return False
+    arr = data[0]
+    return (arr.context.device_type == "cpu" and arr.stype == "default"
+            and np.dtype(arr.dtype) == np.dtype(dtype) and tuple(arr.shape) == tuple(shape))
 
 
 def adopt_data(param, arr):
@@ -180,6 +201,89 @@ def clear_cached_graphs(block):
     for _path, sub in iter_blocks(block):
         if hasattr(sub, "_clear_cached_op"):
             sub._clear_cached_op()
+# --------------------------------------------------------------------------- optimizer states
+
+def _trainer_updater(trainer):
+    """The Updater that holds ``trainer``'s optimizer states, found the way
+    ``Trainer.save_states`` finds it (initializing the kvstore first if it has to)."""
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._params_to_init:
+        trainer._init_params()
+    if not trainer._update_on_kvstore:
+        return trainer._updaters[0]
+    updater = getattr(trainer._kvstore, "_updater", None)
+    if updater is None:
+        from .errors import CheckpointError
+        raise CheckpointError("the optimizer states live on the parameter servers "
+                              "(update_on_kvstore with a distributed kvstore) and cannot be "
+                              "saved from a worker; create the Trainer with "
+                              "update_on_kvstore=False")
+    return updater
+
+
+class _SavedNDArray:
+    """An NDArray's value in ``NDArray::Save`` layout (header, then data), copied once from
+    the array into one numpy buffer. It pickles exactly as a CPU NDArray of that value
+    does (the NDArray class and ``{'handle': bytearray}``): with pickle protocol 5 a
+    writable ``PickleBuffer`` is written in band as a bytearray, straight from this buffer."""
+
+    __slots__ = ("raw", "nbytes")
+
+    def __init__(self, arr):
+        from .formats.params_file import array_header
+        value = numpy_view(arr, writable=False) if arr.context.device_type == "cpu" else arr.asnumpy()
+        header = np.frombuffer(array_header(value), dtype=np.uint8)
+        self.nbytes = value.nbytes
+        self.raw = np.empty(header.size + value.nbytes, dtype=np.uint8)
+        self.raw[:header.size] = header
+        self.raw[header.size:].view(value.dtype).reshape(value.shape)[...] = value
+
+    def __reduce__(self):
+        return mx.nd.NDArray, (None,), {"handle": pickle.PickleBuffer(self.raw)}
+
+
+def _host_state(state):
+    """A host copy of one optimizer state (an NDArray, a tuple or list of them, None...)."""
+    if isinstance(state, mx.nd.NDArray):
+        from .formats.params_file import supports_dtype
+        if state.stype == "default" and supports_dtype(state.dtype) and state.ndim > 0:
+            return _SavedNDArray(state)
+        copy = state.copyto(mx.cpu())           # sparse or exotic: MXNet pickles its own copy
+        copy.wait_to_read()
+        return copy
+    if isinstance(state, (tuple, list)):
+        return type(state)(_host_state(s) for s in state)
+    return state
+
+
+class TrainerStatesSnapshot:
+    """A host copy of a ``gluon.Trainer``'s optimizer states and optimizer, taken when
+    constructed (the trainer may keep stepping afterwards).
+
+    :meth:`write_file` writes what ``Trainer.load_states`` reads: a pickle of
+    ``(states, optimizer)``, as ``Trainer.save_states`` writes, with every state array on
+    the CPU (the first update after loading moves it to its parameter's device). Pickle
+    protocol 5 writes each state's bytes straight from the copy, without another one.
+    """
+
+    def __init__(self, trainer):
+        updater = _trainer_updater(trainer)
+        self._states = {index: _host_state(state) for index, state in updater.states.items()}
+        self._optimizer = pickle.dumps(updater.optimizer)   # small: param_dict is left out
+        self.nbytes = sum(_state_nbytes(s) for s in self._states.values())
+
+    def write_file(self, path):
+        with open(path, "wb") as f:
+            pickle.dump((self._states, pickle.loads(self._optimizer)), f, protocol=5)
+
+
+def _state_nbytes(state):
+    if isinstance(state, _SavedNDArray):
+        return state.nbytes
+    if isinstance(state, (tuple, list)):
+        return sum(_state_nbytes(s) for s in state)
+    return 0
 
 
 # --------------------------------------------------------------------------- oneDNN dispatch

@@ -36,8 +36,21 @@ def _vm_hwm_kb():
     return 0
 
 
+def _temporaries(directory):
+    """Temporary files of the atomic writer that hold data (a write under way)."""
+    out = []
+    for p in directory.iterdir():
+        try:
+            if p.name.endswith(".tmp") and p.stat().st_size > 0:
+                out.append(p)
+        except FileNotFoundError:       # renamed or removed meanwhile
+            pass
+    return out
+
+
+@pytest.mark.parametrize("background", [False, True])
 @pytest.mark.parametrize("ext", [".params", ".safetensors"])
-def test_kill_during_save_keeps_previous_file(tmp_path, ext):
+def test_kill_during_save_keeps_previous_file(tmp_path, ext, background):
     small, path, x = _saved(tmp_path, ext)
     script = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {HERE!r})
@@ -47,17 +60,15 @@ def test_kill_during_save_keeps_previous_file(tmp_path, ext):
         m = built(EmbedWithDecoder(use_mlm=True, vocab=400000, units=64), tokens(), seed=7)
         print("ready", flush=True)
         while True:
-            save(m, {str(path)!r})
+            save(m, {str(path)!r}, background={background})
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline().strip() == b"ready"
         deadline = time.time() + 60
-        temp = None
-        while time.time() < deadline and temp is None:
-            temps = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp") and p.stat().st_size > 0]
-            temp = temps[0] if temps else None
-        assert temp is not None, "the saver never started writing"
+        while time.time() < deadline and not _temporaries(tmp_path):
+            pass
+        assert _temporaries(tmp_path), "the saver never started writing"
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
@@ -225,3 +236,251 @@ def test_newer_format_version_is_refused(tmp_path):
         io.FORMAT_VERSION = orig
     with pytest.raises(CheckpointError, match="newer"):
         load(EmbedWithDecoder(), tmp_path / "new.params")
+
+
+# ------------------------------------------------------------ failing writes, concurrent writers
+
+def _assert_untouched(directory, path, before):
+    assert path.read_bytes() == before
+    assert [p.name for p in directory.iterdir()] == [path.name]   # no temporary left
+
+
+def test_write_past_the_file_size_limit_keeps_previous_file(tmp_path):
+    model, path, x = _saved(tmp_path, ".params")
+    before = path.read_bytes()
+    script = textwrap.dedent(f"""
+        import resource, signal, sys; sys.path.insert(0, {HERE!r})
+        from checkpoints import CheckpointError, save
+        from toy_models import EmbedWithDecoder, built, tokens
+        m = built(EmbedWithDecoder(use_mlm=True, vocab=20000, units=16), tokens(), seed=7)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+        try:
+            save(m, {str(path)!r})
+        except CheckpointError as e:
+            print("error:", e)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"error: {path}: could not write (File too large)" in out.stdout
+    assert "previous file at this path is intact" in out.stdout
+    _assert_untouched(tmp_path, path, before)
+
+
+class _ReadOnly:
+    """A directory nobody can create files in: chmod for ordinary users; root ignores
+    permissions, so for root the directory is made immutable (chattr +i) instead."""
+
+    def __init__(self, directory):
+        self.directory, self.root = directory, os.geteuid() == 0
+
+    def __enter__(self):
+        if not self.root:
+            os.chmod(self.directory, 0o555)
+        elif subprocess.run(["chattr", "+i", str(self.directory)], capture_output=True).returncode:
+            pytest.skip("running as root where chattr +i is not available")
+        return self
+
+    def __exit__(self, *exc):
+        if self.root:
+            subprocess.run(["chattr", "-i", str(self.directory)], check=True)
+        else:
+            os.chmod(self.directory, 0o755)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_write_into_read_only_directory_names_the_path(tmp_path, background):
+    model, path, x = _saved(tmp_path, ".params")
+    before = path.read_bytes()
+    with _ReadOnly(tmp_path):
+        with pytest.raises(CheckpointError, match=rf"{path}: cannot write here \(.*\); choose a writable"):
+            handle = save(model, path, background=background)
+            if handle is not None:
+                handle.wait()
+    _assert_untouched(tmp_path, path, before)
+
+
+@pytest.mark.parametrize("ext", [".params", ".safetensors"])
+def test_failing_fsync_keeps_previous_file(tmp_path, monkeypatch, ext):
+    # With delayed allocation a full disk often shows only at fsync.
+    model, path, x = _saved(tmp_path, ext)
+    before = path.read_bytes()
+
+    def no_space(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(CheckpointError, match=rf"{path}: could not write \(No space left"):
+        save(built(EmbedWithDecoder(use_mlm=True), x, seed=9), path)
+    monkeypatch.undo()
+    _assert_untouched(tmp_path, path, before)
+
+
+def test_two_writers_and_a_reader_on_one_path(tmp_path):
+    """Two processes save different models to one path while a third loads it: every load
+    reads one whole file, and the path ends as one of the two complete files."""
+    path = tmp_path / "shared.params"
+    writer = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {HERE!r})
+        from checkpoints import save
+        from toy_models import EmbedWithDecoder, built, tokens
+        m = built(EmbedWithDecoder(use_mlm=True, vocab=100000, units=32), tokens(), seed=int(sys.argv[1]))
+        print("ready", flush=True)
+        for _ in range(int(sys.argv[2])):
+            save(m, {str(path)!r}, durable=False)
+    """)
+    reader = textwrap.dedent(f"""
+        import sys, time, zlib; sys.path.insert(0, {HERE!r})
+        import numpy as np
+        from checkpoints import load
+        from toy_models import EmbedWithDecoder
+        seen, deadline = {{}}, time.time() + float(sys.argv[1])
+        while time.time() < deadline:
+            m = EmbedWithDecoder(use_mlm=True, vocab=100000, units=32)
+            load(m, {str(path)!r}, strict=True)
+            key = zlib.crc32(m.word_embed.weight.data().asnumpy().tobytes())
+            seen[key] = seen.get(key, 0) + 1
+        print(sorted(seen.values()), flush=True)
+    """)
+    x = tokens()
+    expected = {}
+    for seed in (1, 2):
+        m = built(EmbedWithDecoder(use_mlm=True, vocab=100000, units=32), x, seed=seed)
+        expected[seed] = m.word_embed.weight.data().asnumpy()
+    save(built(EmbedWithDecoder(use_mlm=True, vocab=100000, units=32), x, seed=1), path)
+    writers = [subprocess.Popen([sys.executable, "-c", writer, str(seed), "40"], stdout=subprocess.PIPE)
+               for seed in (1, 2)]
+    for w in writers:
+        assert w.stdout.readline().strip() == b"ready"
+    read = subprocess.run([sys.executable, "-c", reader, "6"], capture_output=True, text=True, timeout=300)
+    for w in writers:
+        assert w.wait(timeout=300) == 0
+    assert read.returncode == 0, read.stderr[-3000:]           # no load ever failed
+    counts = eval(read.stdout.strip().splitlines()[-1])
+    assert 1 <= len(counts) <= 2 and sum(counts) >= 3          # only the two models, whole
+    final = EmbedWithDecoder(use_mlm=True, vocab=100000, units=32)
+    load(final, path, strict=True)
+    value = final.word_embed.weight.data().asnumpy()
+    assert any(np.array_equal(value, e) for e in expected.values())
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.params"]
+
+
+# ------------------------------------------------------------ loads racing an in-place writer
+
+def _scribble(path, entry):
+    """What a program rewriting the file in place does: other bytes at the same offsets."""
+    with open(path, "r+b") as f:
+        f.seek(entry.offset)
+        f.write(b"\xff" * min(64, entry.nbytes))
+
+
+def test_in_place_rewrite_during_a_fresh_load_never_loads_it(tmp_path, monkeypatch):
+    from checkpoints import reader
+    model, path, x = _saved(tmp_path, ".params")
+    entry = formats.read_index(str(path)).entries["mlm_decoder.1.bias"]
+    real = reader.read_new
+
+    def racing(ckpt, e, out, checksums=None):
+        if e.name == "mlm_decoder.1.bias":
+            _scribble(path, entry)
+        return real(ckpt, e, out, checksums)
+
+    monkeypatch.setattr(reader, "read_new", racing)
+    with pytest.raises(CorruptCheckpointError, match=r"mlm_decoder\.1\.bias.*crc32"):
+        load(EmbedWithDecoder(use_mlm=True), path)
+
+
+def test_in_place_rewrite_during_a_warm_reload_is_caught(tmp_path, monkeypatch):
+    from checkpoints import reader
+    model, path, x = _saved(tmp_path, ".params")
+    entry = formats.read_index(str(path)).entries["word_embed.weight"]
+    target = built(EmbedWithDecoder(use_mlm=True), x, seed=4)
+    real = reader.read_in_place
+
+    def racing(ckpt, e, out):          # between the checksum pass and the copy into place
+        if e.name == "word_embed.weight":
+            _scribble(path, entry)
+        return real(ckpt, e, out)
+
+    monkeypatch.setattr(reader, "read_in_place", racing)
+    with pytest.raises(CorruptCheckpointError, match=r"modified while it was being read.*"
+                                                     r"word_embed\.weight.*Load it again"):
+        load(target, path)
+
+
+def test_in_place_rewrite_before_a_warm_reload_leaves_the_model(tmp_path, monkeypatch):
+    from checkpoints import reader
+    model, path, x = _saved(tmp_path, ".params")
+    entry = formats.read_index(str(path)).entries["word_embed.weight"]
+    target = built(EmbedWithDecoder(use_mlm=True), x, seed=4)
+    before = target(x).asnumpy()
+    real = reader.checksum_through_buffers
+
+    def racing(ckpt, entries, checksums):      # after the checksums, before the model changes
+        real(ckpt, entries, checksums)
+        time.sleep(0.02)                        # a later modification time, even on coarse clocks
+        _scribble(path, entry)
+
+    monkeypatch.setattr(reader, "checksum_through_buffers", racing)
+    with pytest.raises(CheckpointError, match="modified while it was being read.*model is unchanged"):
+        load(target, path)
+    np.testing.assert_array_equal(target(x).asnumpy(), before)
+
+
+# ------------------------------------------------------------ memory of a load
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_load_holds_at_most_one_copy_of_the_parameters(tmp_path, warm):
+    x = tokens()
+    big = built(EmbedWithDecoder(use_mlm=True, vocab=200000, units=128), x)   # ~103 MB
+    path = tmp_path / "big.params"
+    save(big, path)
+    del big
+    script = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {HERE!r})
+        import mxnet as mx
+        from checkpoints import load
+        from toy_models import EmbedWithDecoder, built, tokens
+        def kb(field):
+            with open("/proc/self/status") as f:
+                return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+        m = EmbedWithDecoder(use_mlm=True, vocab=200000, units=128)
+        if {warm}:
+            built(m, tokens())
+        m.collect_params().setattr("grad_req", "null")
+        mx.nd.waitall()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")                        # the peak restarts from here
+        base = kb("VmRSS")
+        load(m, {str(path)!r})
+        mx.nd.waitall()
+        params = sum(p.data().size * 4 for p in m.collect_params().values())
+        print((kb("VmHWM") - base) * 1024 / params)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    peak = float(out.stdout.strip().splitlines()[-1])
+    # fresh: the parameters themselves; warm: only a few chunk buffers beyond what it had
+    assert peak <= (1.02 if not warm else 0.3), peak
+
+
+# ------------------------------------------------------------ a process that ends meanwhile
+
+def test_process_exit_finishes_the_background_write_and_reports_a_failure(tmp_path):
+    path, unwritable = tmp_path / "m.params", tmp_path / "missing-parent-is-a-file"
+    unwritable.write_text("a file where a directory should be")
+    script = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {HERE!r})
+        from checkpoints import save
+        from toy_models import EmbedWithDecoder, built, tokens
+        m = built(EmbedWithDecoder(use_mlm=True, vocab=200000, units=64), tokens(), seed=7)
+        save(m, {str(path)!r}, background=True)
+        print("returned", flush=True)           # and the interpreter ends right away
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "returned", out.stderr[-2000:]
+    inspect(path, verify=True)                   # written completely before the exit
+    failing = script.replace(repr(str(path)), repr(str(unwritable / "m.params")))
+    out = subprocess.run([sys.executable, "-c", failing], capture_output=True, text=True, timeout=300)
+    assert f"tiezoo: the background save of {unwritable / 'm.params'} failed" in out.stderr
+    assert "Traceback" not in out.stderr

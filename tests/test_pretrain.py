@@ -161,13 +161,15 @@ def test_full_disk_during_checkpoint_keeps_earlier_ones(tmp_path, monkeypatch):
     model(mx.nd.ones((1, 4)), mx.nd.zeros((1, 4)), mx.nd.array([4]), mx.nd.zeros((1, 1)))
     run = training.RunDirectory(tmp_path, keep_last=2)
     run.save(1, model, None, {"data": {}})
+    run.close()
 
     def disk_full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(training.checkpoints, "save", disk_full)
+    monkeypatch.setattr(checkpoints.ModelSnapshot, "write_file", disk_full)
     with pytest.raises(checkpoints.CheckpointError, match="No space left.*earlier checkpoints are intact"):
         run.save(2, model, None, {"data": {}})
+        run.close()  # the step is written in the background: its error surfaces here
     monkeypatch.undo()
     path, state = run.latest()
     assert path.endswith("step-00000001") and state["step"] == 1

@@ -5,6 +5,7 @@ step checkpoints holding model, optimizer state, data position and RNG state), J
 metrics with a PNG plot. (What keeps a distributed job from hanging is in
 ``zoo/distributed.py``.)
 """
+import functools
 import json
 import math
 import os
@@ -12,7 +13,6 @@ import random
 import re
 import shutil
 import sys
-import tempfile
 
 import mxnet as mx
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 import checkpoints
 from checkpoints._mx_compat import structural_params
 from checkpoints.atomic import atomic_open, atomic_path, atomic_write
+from checkpoints.atomic import atomic_directory, is_temporary
 
 __all__ = ["UsageError", "parse_contexts", "parse_overrides", "learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
            "seed_everything", "step_seed", "layerwise_lr_mults"]
@@ -180,46 +181,75 @@ def step_seed(seed, step):
 
 
 class RunDirectory:
-    """Step checkpoints under ``DIR/checkpoints/step-NNNNNNNN/``, written atomically.
+    """Step checkpoints under ``DIR/checkpoints/step-NNNNNNNN/``, written in the background.
 
     Each holds ``model.params`` (tie-aware, with config and tokenizer assets),
-    ``trainer.states`` and ``state.json`` (step, data position, RNG state, anything else
-    the script needs). A checkpoint directory is assembled under a temporary name and
-    renamed into place, so a kill at any moment leaves only complete checkpoints; the
-    newest one whose files verify is the one ``--resume`` takes.
+    ``trainer.states`` (what ``Trainer.load_states`` reads) and ``state.json`` (step, data
+    position, RNG state, anything else the script needs).
+
+    :meth:`save` returns once host copies of all of it have been taken, so training goes
+    on while the process's background writer (``checkpoints.background``) assembles the
+    directory under a temporary name, fsyncs it (``durable``) and renames it into place: a
+    kill at any moment leaves only complete checkpoints, and the newest one whose files
+    verify is the one ``--resume`` takes. One write is in flight at a time (the next save
+    waits for it). A write that failed is raised by the next :meth:`save`, :meth:`check`
+    or :meth:`close`, naming the step and the reason; call :meth:`close` when the run ends.
     """
 
-    def __init__(self, root, keep_last=3):
+    def __init__(self, root, keep_last=3, *, durable=True):
         self.root = os.path.abspath(root)
         self.dir = os.path.join(self.root, "checkpoints")
         self.keep_last = keep_last
+        self.durable = durable
+        self._pending = None      # the SaveHandle of this directory's newest write
         os.makedirs(self.dir, exist_ok=True)
 
     def save(self, step, model, trainer, state, *, config=None, assets=None):
+        """Checkpoint ``step``: copies now, files in the background; returns the path the
+        checkpoint will have. Raises the error of the previous write, if it failed."""
+        self.close()
         final = os.path.join(self.dir, f"step-{step:08d}")
-        tmp = tempfile.mkdtemp(prefix=f".step-{step:08d}.", dir=self.dir)
-        try:
-            checkpoints.save(model, os.path.join(tmp, "model.params"), config=config, assets=assets)
-            if trainer is not None:
-                trainer.save_states(os.path.join(tmp, "trainer.states"))
-            state = dict(state, step=step, python_random=_py_state(), numpy_random=_np_state())
-            with open(os.path.join(tmp, "state.json"), "w") as f:
-                json.dump(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            if os.path.exists(final):
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-        except OSError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise checkpoints.CheckpointError(
-                f"{final}: could not write checkpoint ({e.strerror or e}); earlier "
-                f"checkpoints are intact") from e
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self._prune()
+        state_json = json.dumps(dict(state, step=step, python_random=_py_state(),
+                                     numpy_random=_np_state()))
+
+        def prepare():            # in this thread, once the previous write has finished
+            model_copy = checkpoints.snapshot(model, config=config, assets=assets)
+            trainer_copy = checkpoints.snapshot_trainer(trainer) if trainer is not None else None
+            return functools.partial(self._write, final, model_copy, trainer_copy, state_json)
+
+        self._pending = checkpoints.run_in_background(final, prepare)
         return final
+
+    def _write(self, final, model_copy, trainer_copy, state_json):
+        try:
+            with atomic_directory(final, durable=self.durable) as tmp:
+                model_copy.write_file(os.path.join(tmp, "model.params"))
+                if trainer_copy is not None:
+                    trainer_copy.write_file(os.path.join(tmp, "trainer.states"))
+                with open(os.path.join(tmp, "state.json"), "w") as f:
+                    f.write(state_json)
+        except checkpoints.CheckpointError as e:
+            cause = e.__cause__
+            reason = getattr(cause, "strerror", None) or cause or e
+            raise checkpoints.CheckpointError(
+                f"{final}: could not write checkpoint ({reason}); earlier checkpoints are "
+                f"intact") from cause
+        self._prune()
+
+    def writing(self):
+        """Whether a checkpoint of this directory is still being written."""
+        return self._pending is not None and not self._pending.done()
+
+    def check(self):
+        """Raise the error of a background write that has failed; never waits."""
+        if self._pending is not None and self._pending.done():
+            self.close()
+
+    def close(self):
+        """Wait for the write in flight and raise its error, if it failed."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.wait()
 
     def _steps(self):
         out = []
@@ -232,7 +262,7 @@ class RunDirectory:
         for _, path in self._steps()[:-self.keep_last] if self.keep_last else []:
             shutil.rmtree(path, ignore_errors=True)
         for name in os.listdir(self.dir):  # leftovers of killed saves
-            if name.startswith(".step-"):
+            if is_temporary(name) or name.startswith(".step-"):
                 shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
 
     def latest(self):

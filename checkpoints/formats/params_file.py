@@ -109,7 +109,12 @@ def read_index(f, path, size):
     return index
 
 
-def _array_header(arr):
+def supports_dtype(dtype):
+    return np.dtype(dtype) in _FLAG_OF
+
+
+def array_header(arr):
+    """The bytes MXNet 1.x writes before a dense CPU array's data (``NDArray::Save``, V2)."""
     dtype = np.dtype(arr.dtype)
     if dtype not in _FLAG_OF:
         raise ValueError(f"dtype {dtype} cannot be stored in an MXNet .params file")
@@ -118,16 +123,21 @@ def _array_header(arr):
 
 
 def write(path, tensors, metadata):
-    """Write ``tensors`` (name -> C-contiguous numpy array) and ``metadata`` to ``path``."""
-    meta = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    items = list(tensors.items()) + [(META_KEY, meta)]
+    """Write ``tensors`` (name -> numpy array) and their metadata to the new file ``path``.
+
+    ``metadata()`` gives the metadata dict; it is called after the tensors are written (the
+    metadata array comes last), so their checksums can be computed meanwhile.
+    """
     with open(path, "wb") as f:
-        f.write(struct.pack("<QQQ", _LIST_MAGIC, 0, len(items)))
-        for _name, arr in items:
-            f.write(_array_header(arr))
+        f.write(struct.pack("<QQQ", _LIST_MAGIC, 0, len(tensors) + 1))
+        for arr in tensors.values():
+            f.write(array_header(arr))
             f.write(memoryview(np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
-        f.write(struct.pack("<Q", len(items)))
-        for name, _arr in items:
+        meta = np.frombuffer(json.dumps(metadata(), sort_keys=True).encode("utf-8"), dtype=np.uint8)
+        f.write(array_header(meta))
+        f.write(memoryview(meta))
+        f.write(struct.pack("<Q", len(tensors) + 1))
+        for name in list(tensors) + [META_KEY]:
             raw = name.encode("utf-8")
             f.write(struct.pack("<Q", len(raw)))
             f.write(raw)

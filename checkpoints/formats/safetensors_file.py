@@ -6,6 +6,7 @@ checked against the file size before any data is read. Files interoperate with t
 ``safetensors`` package (tested both ways).
 """
 import json
+import os
 import struct
 
 import numpy as np
@@ -72,13 +73,7 @@ def read_index(f, path, size):
 _CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 
-def write(path, tensors, metadata):
-    """Write ``tensors`` (name -> numpy array) and ``metadata`` as a safetensors file.
-
-    The layout is the format's own (what ``safetensors.numpy.save_file`` writes, and the
-    package reads these files back; a test checks both ways), streamed straight from the
-    arrays' memory: the package's writer took 2.4x MXNet's save time on BERT-base here.
-    """
+def _header(tensors, metadata):
     header, offset = {}, 0
     for name, arr in tensors.items():
         dtype = np.dtype(arr.dtype)
@@ -88,11 +83,30 @@ def write(path, tensors, metadata):
                         "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
     header["__metadata__"] = {META_KEY: json.dumps(metadata, sort_keys=True)}
-    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    raw += b" " * (-len(raw) % 8)  # the format pads the header to 8-byte alignment
+    return json.dumps(header, separators=(",", ":")).encode("utf-8")
+
+
+def write(path, tensors, metadata):
+    """Write ``tensors`` (name -> numpy array) and their metadata as a safetensors file.
+
+    The layout is the format's own (what ``safetensors.numpy.save_file`` writes, and the
+    package reads these files back; a test checks both ways), streamed straight from the
+    arrays' memory: the package's writer took 2.4x MXNet's save time on BERT-base here.
+
+    ``metadata(final=False)`` gives metadata at least as long as the final one (the widest
+    checksum values): the header's space is reserved with it, the tensors are written, and
+    the header is then rewritten with ``metadata()``, padded with spaces (as the format
+    pads its header anyway), so that checksums are computed while the data is written.
+    """
+    reserved = _header(tensors, metadata(final=False))
+    size = len(reserved) + (-len(reserved) % 8)     # the format aligns the data to 8 bytes
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
+        f.write(struct.pack("<Q", size))
+        f.write(reserved.ljust(size))
         for arr in tensors.values():
             f.write(memoryview(np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
         f.flush()
+        final = _header(tensors, metadata())
+        if len(final) > size:
+            raise ValueError("safetensors header outgrew the space reserved for it")
+        os.pwrite(f.fileno(), final.ljust(size), 8)

@@ -543,6 +543,7 @@ def train(args, link=None, watchdog=None):
         if res is not None:
             metrics.write(split="eval", step=step, **res)
     save_checkpoint(run, trainer, step, tokens_seen, data_state)
+    run.rundir.close()  # the step checkpoints are written in the background: wait, raise errors
     watchdog.beat()
     checksum = param_checksum(model)
     print(f"[worker {run.rank}] final parameter checksum {checksum}", file=sys.stderr, flush=True)
