@@ -95,7 +95,8 @@ def build_parser():
 # Programs with option sets of their own: ``zoo NAME ARGS...`` runs ``module.main(ARGS)``.
 PROGRAMS = {"pretrain": ("zoo.cli.pretrain", "pretrain a model from raw text"),
             "finetune": ("zoo.cli.finetune", "finetune a checkpoint on a task"),
-            "predict": ("zoo.cli.finetune", "predict with a finetuned checkpoint")}
+            "predict": ("zoo.cli.finetune", "predict with a finetuned checkpoint"),
+            "generate": ("zoo.cli.generate", "continue a text with a decoder model")}
 
 
 def _run_program(name, argv):
