@@ -16,9 +16,6 @@ import sys
 
 __all__ = ["main", "parse_args"]
 
-_EOS_NAMES = ("<|endoftext|>", "</s>")
-
-
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(prog="zoo generate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,17 +39,6 @@ def parse_args(argv=None):
                                                         "continuation")
     ap.add_argument("--ctx", default="cpu", help="cpu or gpu:N")
     return ap.parse_args(argv)
-
-
-def _eos_id(tokenizer):
-    """The tokenizer's end-of-text id, or None."""
-    eos = getattr(tokenizer, "eos_id", None)
-    if eos is not None:
-        return eos
-    for name in _EOS_NAMES:
-        if tokenizer.token_to_id(name) is not None:
-            return tokenizer.token_to_id(name)
-    return None
 
 
 def load_generator(path, ctx):
@@ -104,6 +90,7 @@ class _TextStream:
 
 def run(args):
     from zoo.generation import GenerationError, generate, stream
+    from zoo.lm_data import end_of_text_id
     from zoo.tokenizers import TokenizerError
     from zoo.training import UsageError, parse_contexts
     ctx = parse_contexts(args.ctx)[0]
@@ -113,7 +100,7 @@ def run(args):
         raise UsageError(f"{args.checkpoint}: no usable tokenizer ({e})") from None
     prompt = tokenizer.encode(args.prompt)
     eos = None if args.no_eos else (args.eos_id if args.eos_id is not None
-                                    else _eos_id(tokenizer))
+                                    else end_of_text_id(tokenizer))
     options = dict(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,
                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    eos_id=eos, seed=args.seed, ctx=ctx)
