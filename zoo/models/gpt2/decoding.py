@@ -129,12 +129,10 @@ class GPT2DecodingSession:
             ids[b, :len(prompt)] = prompt
         lengths = mx.nd.array(self.lengths, ctx=self.ctx)
         scores, prompt_cache = self.prompt_graph(mx.nd.array(ids, ctx=self.ctx), lengths)
-        if T == P:
-            self.cache = prompt_cache
-        else:
-            self.cache = mx.nd.zeros(prompt_cache.shape[:3] + (T,) + prompt_cache.shape[4:],
-                                     ctx=self.ctx)
-            self.cache[:, :, :, :P, :] = prompt_cache
+        # a copy in any case: a static graph may reuse its output buffers at the next call
+        self.cache = mx.nd.zeros(prompt_cache.shape[:3] + (T,) + prompt_cache.shape[4:],
+                                 ctx=self.ctx)
+        self.cache[:, :, :, :P, :] = prompt_cache
         self._views()
         # slots [0, length) hold the prompt; the last column is the fed token itself
         mask = np.where(np.arange(T + 1)[None, :] < self.lengths[:, None], 0.0, MASKED_SCORE)
