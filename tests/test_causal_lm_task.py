@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import zoo
-from lm_fixtures import EOS, write_gpt2_style_bpe
+from zoo.tokenizers import build_vocab
 from zoo.cli import main as zoo_main
 
 torch = pytest.importorskip("torch")
@@ -20,13 +20,13 @@ transformers = pytest.importorskip("transformers")
 @pytest.fixture(scope="module")
 def texts(tmp_path_factory, text_corpus):
     """train / dev text files (blank lines between documents) cut from the stdlib corpus,
-    and a byte-level BPE trained on it."""
+    and a GPT-2-style byte-level BPE trained on it."""
     root = tmp_path_factory.mktemp("lmtask")
     docs = text_corpus.read_text().split("\n\n")
     (root / "train.txt").write_text("\n\n".join(docs[:300]) + "\n")
     (root / "dev.txt").write_text("\n\n".join(docs[300:360]) + "\n")
-    vocab = write_gpt2_style_bpe(root / "vocab", text_corpus, vocab_size=300)
-    return root, vocab
+    build_vocab("byte_bpe", 300, [str(text_corpus)], str(root / "vocab"), layout="gpt2")
+    return root, root / "vocab"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def hf_checkpoint(tmp_path_factory, texts):
     enough for scores that are far from uniform), converted with its tokenizer."""
     root, vocab = texts
     tok = zoo.get_tokenizer(str(vocab))
-    eos = tok.token_to_id(EOS)
+    eos = tok.eos_id
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
         vocab_size=tok.vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=64,
         initializer_range=0.05, bos_token_id=eos, eos_token_id=eos)).eval()
@@ -55,7 +55,7 @@ def _finetune(*argv):
 def _transformers_loss(hf, tok, path, length):
     """transformers' mean next-token cross-entropy over the file's token stream, cut into
     blocks of length + 1 tokens that overlap by one (its loss shifts labels itself)."""
-    eos = tok.token_to_id(EOS)
+    eos = tok.eos_id
     stream = []
     for doc in path.read_text().split("\n\n"):
         lines = [l.strip() for l in doc.split("\n") if l.strip()]

@@ -17,7 +17,7 @@ FAMILY = Family(
     name="gpt2", config_class=GPT2Config, build=build_gpt2, presets=PRESETS,
     default_preset=DEFAULT_PRESET, flags={"use_lm": "language-model head"},
     head_prefixes=("lm_head.",), kind=DECODER, tasks=TASKS, recipe=RECIPE,
-    vocab_kind="byte_bpe", converter=convert,
+    vocab_kind="byte_bpe", vocab_options={"layout": "gpt2"}, converter=convert,
     vocab_parameters=("word_embed.weight", "lm_head.weight"),
     file_decides=convert.FILE_DECIDES,
     description="GPT-2: pre-LN decoder, byte-level BPE, causal LM")
