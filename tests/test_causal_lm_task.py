@@ -96,6 +96,10 @@ def test_finetuning_learns_and_its_dev_loss_equals_transformers(tmp_path, texts,
     assert dev["accuracy"] > 2 * result["baseline"]["accuracy"]
     records = [json.loads(l) for l in (tmp_path / "run" / "dev_predictions.jsonl").open()]
     assert len(records) == 60 and sum(r["tokens"] for r in records) == count
+    # each target counts for the document it is in: every document has its own score
+    assert all(r["tokens"] > 0 and r["log_likelihood"] < 0 for r in records)
+    assert sum(r["tokens"] * r["log_likelihood"] for r in records) / count == \
+        pytest.approx(dev["log_likelihood"], rel=1e-5)
     # predict rebuilds the task from the finetuned checkpoint and scores a text per document
     capsys.readouterr()
     out = tmp_path / "scores.jsonl"

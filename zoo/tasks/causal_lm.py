@@ -34,10 +34,11 @@ class TextDocument(NamedTuple):
 
 
 class TokenBlock(NamedTuple):
-    example: int             # the document the block starts in
+    example: int             # the document of the block's first target
     ids: list                # inputs: block[:-1]
     token_types: list
     block: list              # the block's tokens (inputs and the last target)
+    documents: np.ndarray    # the document of each target, block[1:]
 
 
 class CausalLMTask(Task):
@@ -67,16 +68,17 @@ class CausalLMTask(Task):
 
     def featurize(self, examples, truncation):
         ids = document_ids(self.tok, [d.lines for d in examples], self._eos())
-        starts = np.cumsum([0] + [len(d) for d in ids])
+        starts = np.cumsum([0] + [len(d) for d in ids])[:-1]      # stream position of each
         stream = [t for d in ids for t in d]
         blocks, tail = token_blocks(stream, self.max_length)
         if len(tail) > 1:
             blocks.append(tail)
         out = []
         for k, block in enumerate(blocks):
-            first = k * self.max_length                   # stream position of the block
-            doc = int(np.searchsorted(starts, first, side="right")) - 1
-            out.append(TokenBlock(doc, block[:-1], [0] * (len(block) - 1), block))
+            targets = k * self.max_length + 1 + np.arange(len(block) - 1)   # stream positions
+            documents = np.searchsorted(starts, targets, side="right") - 1
+            out.append(TokenBlock(int(documents[0]), block[:-1], [0] * (len(block) - 1), block,
+                                  documents))
         return out
 
     def model_kwargs(self):
@@ -96,20 +98,22 @@ class CausalLMTask(Task):
         return loss_fn(out, batch["labels"], batch["label_weights"])
 
     def collect(self, out, features, batch):
-        """Per block: (summed negative log-likelihood, correct next tokens, targets)."""
-        w = batch["label_weights"]
+        """Per block: the negative log-likelihood of each target, and whether it is the
+        highest-scoring token (numpy (n,) each)."""
         nll = -mx.nd.pick(mx.nd.log_softmax(out, axis=-1), batch["labels"], axis=-1)
-        correct = (mx.nd.argmax(out, axis=-1) == batch["labels"]) * w
-        sums = mx.nd.stack((nll * w).sum(axis=1), correct.sum(axis=1), w.sum(axis=1),
-                           axis=1).asnumpy()
-        return [sums[i] for i in range(len(features))]
+        correct = mx.nd.argmax(out, axis=-1) == batch["labels"]
+        nll, correct = nll.asnumpy(), correct.asnumpy()
+        return [(nll[i, :len(f.ids)], correct[i, :len(f.ids)]) for i, f in enumerate(features)]
 
     def predictions(self, examples, features, outputs):
-        """Per document: the sums of the blocks that start in it."""
-        totals = [np.zeros(3) for _ in examples]
-        for f, o in zip(features, outputs):
-            totals[f.example] += o
-        return totals
+        """Per document: (summed negative log-likelihood, correct next tokens, targets) of
+        the targets in it."""
+        totals = np.zeros((len(examples), 3))
+        for f, (nll, correct) in zip(features, outputs):
+            np.add.at(totals, (f.documents, 0), nll)
+            np.add.at(totals, (f.documents, 1), correct)
+            np.add.at(totals, (f.documents, 2), 1.0)
+        return list(totals)
 
     def metrics(self, examples, predictions):
         nll, correct, count = np.sum(predictions, axis=0)
