@@ -193,8 +193,9 @@ class CausalLMPipeline:
                 blocks = blocks[full * B:]
                 buffer, first_doc = buffer + 1, end
             if not produced and first_doc == 0:
-                raise DataError(f"no text in {', '.join(self.files)}"
-                                f"{f' for shard {self.shard_index} of {self.num_shards}' if self.num_shards > 1 else ''}")
+                shard = (f" for shard {self.shard_index} of {self.num_shards}"
+                         if self.num_shards > 1 else "")
+                raise DataError(f"no text in {', '.join(self.files)}{shard}")
             epoch, buffer, first_doc = epoch + 1, 0, 0
         if not self.drop_last and len(tokens) > 1:
             blocks.append(tokens)

@@ -28,7 +28,7 @@ from mxnet.gluon import HybridBlock
 from heads._layers import gather_positions
 
 from ...generation import GenerationError
-from .layers import MASKED_SCORE, _value
+from .layers import MASKED_SCORE, parameter_value
 
 __all__ = ["GPT2DecodingSession"]
 
@@ -46,7 +46,8 @@ class _PromptGraph(HybridBlock):
         seq, cache = m.decode(F, inputs, valid_length, with_cache=True)
         last = gather_positions(F, seq, F.reshape(valid_length - 1, shape=(-1, 1)))
         last = F.reshape(last, shape=(-1, m.config.units))
-        return m.lm_scores(F, last, _value(F, m.lm_parameter(), inputs)), F.stack(*cache)
+        scores = m.lm_scores(F, last, parameter_value(F, m.lm_parameter(), inputs))
+        return scores, F.stack(*cache)
 
 
 class _StepGraph(HybridBlock):
@@ -65,7 +66,8 @@ class _StepGraph(HybridBlock):
         for i, layer in enumerate(m.layers):
             x, k, v = layer.step(F, x, key_mask, cache[2 * i], cache[2 * i + 1])
             new += [k, v]
-        scores = m.lm_scores(F, m.final_layer_norm(x), _value(F, m.lm_parameter(), tokens))
+        weight = parameter_value(F, m.lm_parameter(), tokens)
+        scores = m.lm_scores(F, m.final_layer_norm(x), weight)
         return scores, F.stack(*new)
 
 

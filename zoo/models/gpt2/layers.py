@@ -30,10 +30,10 @@ from heads._layers import LayerNorm, activation_block, dense
 
 from ..bert.layers import MASKED_SCORE
 
-__all__ = ["GPT2SelfAttention", "GPT2Layer", "causal_mask", "MASKED_SCORE"]
+__all__ = ["GPT2SelfAttention", "GPT2Layer", "causal_mask", "parameter_value", "MASKED_SCORE"]
 
 
-def _value(F, param, like):
+def parameter_value(F, param, like):
     """A parameter as the graph being built sees it: a variable when tracing, the data
     on ``like``'s context when running imperatively."""
     return param.var() if F is mx.sym else param.data(like.context)
@@ -54,12 +54,12 @@ class GPT2SelfAttention(HybridBlock):
         """x (L, B, units) -> (L, B, heads * 3 * head_dim), per head [q_h; k_h; v_h]: the
         layout of the fused self-attention kernels, from the q|k|v rows of ``qkv``."""
         heads, head_dim, units = self.num_heads, self.head_dim, self.units
-        weight = F.reshape(F.transpose(F.reshape(_value(F, self.qkv.weight, x),
-                                                 shape=(3, heads, head_dim, units)),
+        weight = parameter_value(F, self.qkv.weight, x)
+        weight = F.reshape(F.transpose(F.reshape(weight, shape=(3, heads, head_dim, units)),
                                        axes=(1, 0, 2, 3)), shape=(3 * units, units))
-        bias = F.reshape(F.transpose(F.reshape(_value(F, self.qkv.bias, x),
-                                               shape=(3, heads, head_dim)), axes=(1, 0, 2)),
-                         shape=(3 * units,))
+        bias = parameter_value(F, self.qkv.bias, x)
+        bias = F.reshape(F.transpose(F.reshape(bias, shape=(3, heads, head_dim)),
+                                     axes=(1, 0, 2)), shape=(3 * units,))
         return F.FullyConnected(x, weight, bias, num_hidden=3 * units, flatten=False)
 
     def attend(self, F, qkv, mask):

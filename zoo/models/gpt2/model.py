@@ -47,7 +47,8 @@ class GPT2Model(HybridBlock):
         self.final_layer_norm = LayerNorm(epsilon=c.layer_norm_eps, in_channels=c.units)
 
     def embed(self, F, inputs, positions):
-        """Token ids (B, L) and position ids (B or 1, L) -> the first layer's input (B, L, units)."""
+        """Token ids (B, L) and position ids (B or 1, L) -> the first layer's input
+        (B, L, units)."""
         return self.embed_dropout(F.broadcast_add(self.word_embed(inputs),
                                                   self.position_embed(positions)))
 
