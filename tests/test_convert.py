@@ -414,13 +414,14 @@ def test_unsupported_hf_architecture_lists_supported_ones(tmp_path, capsys):
     folder = tmp_path / "roberta"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(
-        {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}))
+        {"architectures": ["OPTForCausalLM"], "model_type": "opt"}))
     from safetensors.numpy import save_file
-    save_file({"wte.weight": np.zeros((4, 2), "float32")}, str(folder / "model.safetensors"))
+    save_file({"model.decoder.embed_tokens.weight": np.zeros((4, 2), "float32")},
+              str(folder / "model.safetensors"))
     with pytest.raises(convert.UnsupportedArchitectureError) as e:
         convert.convert(folder, tmp_path / "x.params")
     msg = str(e.value)
-    assert "GPT2LMHeadModel" in msg
+    assert "OPTForCausalLM" in msg
     assert all(a in msg for a in ("BertModel", "BertForPreTraining", "BertForMaskedLM"))
     assert zoo_cli.main(["convert", str(folder), str(tmp_path / "x.params")]) == 1
     assert "supported architectures: BertModel" in capsys.readouterr().err

@@ -33,7 +33,10 @@ PUBLISHED = {"bert_base": 109_482_240, "bert_large": 335_141_888,
              "albert_base": 11_683_584, "albert_large": 17_683_968,
              "albert_xlarge": 58_724_864,
              "electra_small": 13_483_008, "electra_base": 108_891_648,
-             "electra_large": 334_092_288}
+             "electra_large": 334_092_288,
+             # GPT2Model (transformers builds them on the meta device in tests/test_gpt2.py)
+             "gpt2_small": 124_439_808, "gpt2_medium": 354_823_168,
+             "gpt2_large": 774_030_080, "gpt2_xl": 1_557_611_200}
 
 
 # ----------------------------------------------------------------- per-family data
@@ -89,6 +92,24 @@ def _electra_count(c, heads):
     return total
 
 
+def _gpt2_count(c, heads):
+    U, I = c.units, c.hidden_size
+    # pre-LN layer: fused q|k|v, output projection, 2 FFN Denses, 2 LayerNorms; no pooler
+    layer = (3 * U * U + 3 * U) + (U * U + U) + (U * I + I) + (I * U + U) + 2 * 2 * U
+    total = (c.vocab_size + c.max_length) * U + c.num_layers * layer + 2 * U
+    if heads.get("use_lm") and not c.tie_word_embeddings:
+        total += c.vocab_size * U
+    return total
+
+
+def _lm_tie(model, heads):
+    return {"lm_head.weight": "word_embed.weight"} if heads.get("use_lm") else {}
+
+
+def _lm_outputs(c, heads, B, L, P):
+    return [(B, L, c.units)] + ([(B, L, c.vocab_size)] if heads.get("use_lm") else [])
+
+
 def _toy_count(c, heads):
     # word and position tables, the mixing Dense; the MLM head of heads.MLMHead
     total = (c.vocab_size + c.max_length) * c.units + c.units * c.units + c.units
@@ -139,6 +160,20 @@ def _replacements(c, B, P, rng):
     return [rng.randint(0, c.vocab_size, size=(B, P))]
 
 
+def _encoder_inputs(config, family, B, L, P, rng):
+    """ids, token types, valid lengths, masked positions (P = 3) and the family's extras."""
+    ids = rng.randint(0, config.vocab_size, size=(B, L))
+    types = rng.randint(0, getattr(config, "type_vocab_size", 1), size=(B, L))
+    valid = np.array([L, 4])
+    masked = np.array([[0, 3, 8], [1, 2, 3]])
+    return [ids, types, valid, masked] + family.extra_inputs(config, B, P, rng)
+
+
+def _decoder_inputs(config, family, B, L, P, rng):
+    """ids and valid lengths (right padding): a decoder-only model's forward contract."""
+    return [rng.randint(0, config.vocab_size, size=(B, L)), np.array([L, 4])]
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     heads: dict                       # get_model flags of the full pretraining model
@@ -146,6 +181,7 @@ class Family:
     ties: Callable                    # (built model, heads) -> expected ties_of()
     outputs: Callable                 # (config, heads, B, L, P) -> output shapes
     extra_inputs: Callable = _no_inputs   # (config, B, P, rng) -> arrays after masked_positions
+    inputs: Callable = _encoder_inputs    # (config, family, B, L, P, rng) -> forward inputs
 
 
 FAMILIES = {
@@ -155,6 +191,8 @@ FAMILIES = {
                      _pretraining_outputs),
     "electra": Family(dict(use_mlm=True), _electra_count, _electra_ties, _electra_outputs,
                       _replacements),
+    "gpt2": Family(dict(use_lm=True), _gpt2_count, _lm_tie, _lm_outputs,
+                   inputs=_decoder_inputs),
     # the family defined outside zoo/ (tests/toy_family.py) meets the same contract
     "toy": Family(dict(use_mlm=True), _toy_count, _mlm_tie, _pretraining_outputs),
 }
@@ -174,12 +212,7 @@ def _count(block):
 
 
 def _inputs(config, family, B=2, L=9, P=3, seed=0):
-    rng = np.random.RandomState(seed)
-    ids = rng.randint(0, config.vocab_size, size=(B, L))
-    types = rng.randint(0, getattr(config, "type_vocab_size", 1), size=(B, L))
-    valid = np.array([L, 4])
-    masked = np.array([[0, 3, 8], [1, 2, 3]])
-    arrays = [ids, types, valid, masked] + family.extra_inputs(config, B, P, rng)
+    arrays = family.inputs(config, family, B, L, P, np.random.RandomState(seed))
     return [mx.nd.array(a) for a in arrays]
 
 
@@ -205,7 +238,7 @@ def test_registered_model(name, tmp_path):
 
     inputs = _inputs(c, family)
     B, L = inputs[0].shape
-    P = inputs[3].shape[1]
+    P = 3
     imperative = [o.asnumpy() for o in model(*inputs)]
     assert [o.shape for o in imperative] == family.outputs(c, heads, B, L, P)
     model.hybridize()

@@ -29,12 +29,13 @@ from . import _native, registry
 from . import models  # noqa: F401  (registers the zoo's families)
 from .registry import (Family, UnknownModelError, family_of, get_family, list_families,
                        list_models, register_family, register_preset)
+from .generation import GenerationError, generate
 from .resize import resize_token_embeddings
 from .tokenizers import get_tokenizer
 
 __all__ = ["get_model", "get_config", "get_tokenizer", "list_models", "list_families",
            "get_family", "family_of", "register_family", "register_preset", "Family",
-           "resize_token_embeddings", "UnknownModelError"]
+           "resize_token_embeddings", "UnknownModelError", "generate", "GenerationError"]
 
 _log = logging.getLogger(__name__)
 

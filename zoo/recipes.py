@@ -22,7 +22,7 @@ import mxnet as mx
 
 from heads.losses import MaskedLMLoss, NSPLoss
 
-__all__ = ["Recipe", "StepOutput", "MaskedLMRecipe", "RunningMetrics"]
+__all__ = ["Recipe", "StepOutput", "MaskedLMRecipe", "CausalLMRecipe", "RunningMetrics"]
 
 
 @dataclasses.dataclass
@@ -104,6 +104,38 @@ class MaskedLMRecipe(Recipe):
         correct = (outs[3].argmax(axis=-1) == labels).sum()
         return StepOutput(mlm + pair, {"mlm_loss": mlm, f"{name}_loss": pair},
                           {"mlm_acc": mlm_hits, f"{name}_acc": (correct, labels.shape[0])})
+
+
+class CausalLMRecipe(Recipe):
+    """Causal language modelling: every position predicts the next token (GPT-2).
+
+    Batches come from :class:`zoo.lm_data.CausalLMPipeline` (fixed-length token blocks);
+    the model takes ``(input_ids, valid_length)`` and returns ``seq, lm_scores``. The loss
+    is the cross-entropy averaged over the real targets (:class:`heads.losses.MaskedLMLoss`
+    with every position a prediction).
+    """
+    perplexity_of = "lm_loss"
+    progress_keys = ("loss", "lm_acc")
+
+    def __init__(self, flags):
+        self.flags = dict(flags)
+        self.lm_loss = MaskedLMLoss()
+
+    def describe(self):
+        return "causal LM"
+
+    def pipeline(self, files, tokenizer, **options):
+        from zoo.lm_data import CausalLMPipeline
+        for masking_only in ("mask_prob", "whole_word"):    # the program's MLM options
+            options.pop(masking_only, None)
+        return CausalLMPipeline(files, tokenizer, **options)
+
+    def forward(self, model, part):
+        scores = model(part["input_ids"], part["valid_length"])[1]
+        w = part["label_weights"]
+        loss = self.lm_loss(scores, part["labels"], w)
+        correct = ((scores.argmax(axis=-1) == part["labels"]) * w).sum()
+        return StepOutput(loss, {"lm_loss": loss}, {"lm_acc": (correct, w.sum())})
 
 
 class RunningMetrics:

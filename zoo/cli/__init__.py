@@ -82,6 +82,10 @@ def build_parser():
                         "With a Hugging Face SRC (the ElectraForPreTraining discriminator) "
                         "both are read into one pretraining checkpoint; with --to hf the "
                         "generator is also written to FOLDER")
+    p.add_argument("--max-shard-size", metavar="SIZE",
+                   help="with --to hf: write weights larger than SIZE (e.g. 200MB, 5GB, "
+                        "2GiB) as model-0000k-of-0000n.safetensors shards plus "
+                        "model.safetensors.index.json")
     p.set_defaults(func=_cmd_convert)
     from zoo.cli import vocab as vocab_cli
     vocab_cli.add_parser(sub)
@@ -92,7 +96,8 @@ def build_parser():
 PROGRAMS = {"pretrain": ("zoo.cli.pretrain", "pretrain a model from raw text"),
             "finetune": ("zoo.cli.finetune", "finetune a checkpoint on a task"),
             "predict": ("zoo.cli.finetune", "predict with a finetuned checkpoint"),
-            "launch": ("zoo.cli.launch", "start a distributed job and make sure all of it ends")}
+            "launch": ("zoo.cli.launch", "start a distributed job and make sure all of it ends"),
+            "generate": ("zoo.cli.generate", "continue a text with a decoder model")}
 
 
 def _run_program(name, argv):

@@ -14,7 +14,8 @@ tiezoo checkpoints, in every useful direction. Behind ``zoo convert`` and usable
 Families: BERT, RoBERTa (``RobertaModel``, ``RobertaForMaskedLM``), ALBERT (``AlbertModel``,
 ``AlbertForMaskedLM``, ``AlbertForPreTraining``), ELECTRA (``ElectraModel``;
 ``ElectraForPreTraining`` alone = the discriminator + its RTD head; with
-``ElectraForMaskedLM`` as ``generator=`` = the pretraining model). The tokenizer files of a
+``ElectraForMaskedLM`` as ``generator=`` = the pretraining model), GPT-2 (``GPT2Model``,
+``GPT2LMHeadModel``). The tokenizer files of a
 Hugging Face folder (vocab.txt, spiece.model, vocab.json + merges.txt, tokenizer.json,
 tokenizer_config.json, ...) travel as the checkpoint's ``tokenizer/`` assets, which
 ``zoo.get_tokenizer(ckpt)`` reads, and are written back into the folders made from it.
@@ -47,6 +48,9 @@ provides (``zoo/models/bert/convert.py`` is the reference)::
     config_fields_from_shapes({tiezoo name: shape}) -> {field: value}
     drop_unloaded(block, missing) -> still missing
     is_gluonnlp_naming(names), gluonnlp_to_tiezoo_name(name)   (optional: GluonNLP 0.10)
+    HF_TRANSPOSED               tiezoo names ({i}: a layer index) whose tensor is the
+                                transpose of the Hugging Face one (GPT-2's Conv1D weights);
+                                transposed on the way in and out
     HF_PAIR = (main arch, second arch), HF_PAIR_PREFIX   (optional: a pretraining model that
                                 Hugging Face keeps as two folders; the second folder's model
                                 is the tiezoo block HF_PAIR_PREFIX; config_from_hf(hf, hf2))
@@ -62,7 +66,7 @@ from checkpoints import save, ties_of
 from .. import registry
 from .base import (ConversionError, Converted, UnsupportedArchitectureError, family_table,
                    supported_hf_architectures)
-from .hf_folder import save_hf
+from .hf_folder import parse_size, save_hf
 from .sources import (detect_kind, foreign_config_fields, foreign_rename, load_foreign, load_hf,
                       load_source, load_tiezoo, size_mismatch_error)
 
@@ -97,7 +101,7 @@ def _dst_kind(dst, dst_kind):
 
 
 def convert(src, dst, *, src_kind=None, dst_kind=None, model=None, architecture=None,
-            generator=None):
+            generator=None, max_shard_size=None):
     """Convert ``src`` to ``dst``; returns the :class:`Converted` that was written.
 
     ``src``: a Hugging Face folder, a GluonNLP 0.10 / plain MXNet ``.params`` (needs
@@ -110,8 +114,18 @@ def convert(src, dst, *, src_kind=None, dst_kind=None, model=None, architecture=
     generator folder). With a Hugging Face source it is read together with ``src`` (either
     order); with a Hugging Face target from another source, the generator is written there
     as well (``dst`` gets the discriminator).
+
+    ``max_shard_size``: with a Hugging Face target, write weights larger than this (bytes,
+    or a size such as ``"200MB"``) as shards plus ``model.safetensors.index.json``.
     """
     target = _dst_kind(dst, dst_kind)
+    if max_shard_size is not None:
+        if target != "hf":
+            raise ConversionError("max_shard_size applies to Hugging Face targets only")
+        try:
+            max_shard_size = parse_size(max_shard_size)
+        except ValueError as e:
+            raise ConversionError(f"max shard size: {e}") from None
     kind = src_kind
     if generator is not None and kind is None:
         kind = detect_kind(src)
@@ -124,7 +138,7 @@ def convert(src, dst, *, src_kind=None, dst_kind=None, model=None, architecture=
         conv = load_source(src, kind=kind, model=model)
         out_generator = generator
     if target == "hf":
-        arch = save_hf(conv, dst, architecture=architecture)
+        arch = save_hf(conv, dst, architecture=architecture, max_shard_size=max_shard_size)
         conv.description_out = f"Hugging Face {arch}"
         if out_generator is not None:
             pair = getattr(conv.table, "HF_PAIR", None)
@@ -133,7 +147,7 @@ def convert(src, dst, *, src_kind=None, dst_kind=None, model=None, architecture=
                     f"generator= writes the second folder of a Hugging Face pair; "
                     f"{conv.family} {arch} has none")
             dropped, written = conv.dropped, conv.written
-            save_hf(conv, out_generator, architecture=pair[1])
+            save_hf(conv, out_generator, architecture=pair[1], max_shard_size=max_shard_size)
             conv.also_written.append((os.fspath(out_generator), f"Hugging Face {pair[1]}",
                                       conv.written))
             conv.dropped = [n for n in dropped if n in set(conv.dropped)]
@@ -223,13 +237,14 @@ def _tie_lines(ties):
 
 def main(args):
     """``zoo convert SRC DST [--from KIND] [--to hf] [--model PRESET] [--architecture ARCH]
-    [--generator FOLDER]`` (see zoo.cli)."""
+    [--generator FOLDER] [--max-shard-size SIZE]`` (see zoo.cli)."""
     try:
         conv = convert(args.src, args.dst, src_kind=getattr(args, "src_kind", None),
                        dst_kind=getattr(args, "dst_kind", None),
                        model=getattr(args, "model", None),
                        architecture=getattr(args, "architecture", None),
-                       generator=getattr(args, "generator", None))
+                       generator=getattr(args, "generator", None),
+                       max_shard_size=getattr(args, "max_shard_size", None))
     except registry.UnknownModelError as e:
         raise ConversionError(str(e)) from None
     print(f"{conv.source}: {conv}")

@@ -9,15 +9,17 @@ import struct
 import numpy as np
 
 from checkpoints import _mx_compat as mxc
-from checkpoints import ties_of
+from checkpoints import inspect, ties_of
 from checkpoints.atomic import atomic_path, atomic_write
 from checkpoints.errors import CorruptCheckpointError
 
+from .names import name_matcher
 from .base import (HF_TOKENIZER_FILES, TOKENIZER_PREFIX, ConversionError,
                    UnsupportedArchitectureError)
 
 __all__ = ["hf_folder", "read_json", "hf_weight_files", "safetensors_header", "hf_tensor_names",
-           "hf_legacy_name", "local_weight_files", "hf_assets", "save_hf"]
+           "hf_legacy_name", "local_weight_files", "transposed_weight_files", "hf_assets",
+           "parse_size", "write_hf_weights", "save_hf"]
 
 _HF_DROP_CONFIG = ("architectures", "transformers_version", "_name_or_path", "torch_dtype",
                    "dtype")
@@ -189,6 +191,30 @@ def local_weight_files(kind, files, tmpdir):
     return out
 
 
+def transposed_weight_files(files, rename, table, tmpdir):
+    """Weight files in which every tensor whose tiezoo name (``rename(file name)``) is one of
+    the table's ``HF_TRANSPOSED`` is transposed (Hugging Face's ``Conv1D`` stores ``(in,
+    out)``, tiezoo's ``Dense`` ``(out, in)``); files without one are returned as they are."""
+    from safetensors.numpy import load_file, save_file
+    transposed = name_matcher(getattr(table, "HF_TRANSPOSED", ()))
+    out = []
+    for i, path in enumerate(files):
+        names = [n for n, _, _ in inspect(path).tensors if transposed(rename(n))]
+        if not names:
+            out.append(path)
+            continue
+        arrays = load_file(path)
+        for name in names:
+            if arrays[name].ndim != 2:
+                raise ConversionError(f"{path}: tensor {name!r} has shape "
+                                      f"{arrays[name].shape}; a Conv1D weight is a matrix")
+            arrays[name] = np.ascontiguousarray(arrays[name].T)
+        tmp = os.path.join(tmpdir, f"transposed{i}.safetensors")
+        save_file(arrays, tmp)
+        out.append(tmp)
+    return out
+
+
 def hf_assets(folder):
     assets = {}
     for name in HF_TOKENIZER_FILES:
@@ -207,7 +233,74 @@ def write_safetensors(path, tensors):
         save_file(tensors, tmp, metadata={"format": "pt"})
 
 
-def save_hf(conv, dst, *, architecture=None):
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12,
+               "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30, "TIB": 2 ** 40}
+
+
+def parse_size(text):
+    """Bytes of a size as Hugging Face writes them: ``"200MB"`` (10**6), ``"5GiB"`` (2**30),
+    ``"1.5GB"``, or a plain number of bytes; ``ValueError`` otherwise."""
+    import re
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]*)\s*", str(text))
+        unit = m.group(2).upper() if m else None
+        if unit not in _SIZE_UNITS:
+            raise ValueError(f"size {text!r} is not a number of bytes or a number with one of "
+                             f"the units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB")
+        value = int(float(m.group(1)) * _SIZE_UNITS[unit])
+    if value < 1:
+        raise ValueError(f"size {text!r} is not positive")
+    return value
+
+
+_SHARD_NAME = "model-{:05d}-of-{:05d}.safetensors"
+_INDEX_NAME = "model.safetensors.index.json"
+
+
+def _weight_files_in(folder):
+    """The safetensors weight files (single, index, shards) a folder holds now."""
+    import re
+    shard = re.compile(r"model-\d{5}-of-\d{5}\.safetensors\Z")
+    return [n for n in os.listdir(folder)
+            if n in ("model.safetensors", _INDEX_NAME) or shard.match(n)]
+
+
+def write_hf_weights(folder, tensors, max_shard_size=None):
+    """Write ``{name: numpy array}`` as ``model.safetensors``, or, when they exceed
+    ``max_shard_size`` bytes, as ``model-0000k-of-0000n.safetensors`` shards (tensors in
+    order, a new shard when the next tensor would overflow the current one; a tensor larger
+    than the limit gets a shard of its own) plus ``model.safetensors.index.json``, as
+    transformers' ``save_pretrained(max_shard_size=...)`` does. Weight files of an earlier
+    write that the new set does not include are removed. Returns the file names written."""
+    shards, size = [[]], 0
+    total = sum(a.nbytes for a in tensors.values())
+    for name, array in tensors.items():
+        if max_shard_size is not None and shards[-1] and size + array.nbytes > max_shard_size:
+            shards.append([])
+            size = 0
+        shards[-1].append(name)
+        size += array.nbytes
+    if len(shards) == 1:
+        files = {"model.safetensors": shards[0]}
+    else:
+        files = {_SHARD_NAME.format(k + 1, len(shards)): names for k, names in enumerate(shards)}
+    for file, names in files.items():
+        write_safetensors(os.path.join(folder, file), {n: tensors[n] for n in names})
+    written = list(files)
+    if len(shards) > 1:
+        index = {"metadata": {"total_size": total},
+                 "weight_map": {n: file for file, names in files.items() for n in names}}
+        atomic_write(os.path.join(folder, _INDEX_NAME),
+                     json.dumps(index, indent=2, sort_keys=True) + "\n")
+        written.append(_INDEX_NAME)
+    for stale in set(_weight_files_in(folder)) - set(written):
+        os.unlink(os.path.join(folder, stale))
+    return written
+
+
+def save_hf(conv, dst, *, architecture=None, max_shard_size=None):
     """Write a :class:`Converted` as a Hugging Face folder: config.json (with the
     architecture its heads call for, or ``architecture``), model.safetensors and the
     tokenizer files. Returns the architecture written.
@@ -217,6 +310,9 @@ def save_hf(conv, dst, *, architecture=None):
     ``ElectraForPreTraining``); ``architecture=HF_PAIR[1]`` writes the second (the generator,
     ``ElectraForMaskedLM``), with the second source folder's config.json as its base when
     the checkpoint came from a pair.
+
+    ``max_shard_size`` (bytes): weights larger than this are written as shards with an
+    index (see :func:`write_hf_weights`).
     """
     dst = os.fspath(dst)
     table = conv.table
@@ -238,6 +334,7 @@ def save_hf(conv, dst, *, architecture=None):
                 f"{table.FAMILY} pretraining model), so there is no {arch} to write")
         base_config = conv.hf_partner_config or conv.hf_config
     ties = ties_of(conv.block)
+    transposed = name_matcher(getattr(table, "HF_TRANSPOSED", ()))
     tensors, dropped = {}, []
     for name, param in params.items():
         if name in ties:
@@ -249,7 +346,8 @@ def save_hf(conv, dst, *, architecture=None):
         if hf_name is None:
             dropped.append(name)
             continue
-        tensors[hf_name] = np.ascontiguousarray(param.data().asnumpy())
+        value = param.data().asnumpy()
+        tensors[hf_name] = np.ascontiguousarray(value.T if transposed(name) else value)
         if not getattr(conv.config, "tie_word_embeddings", True):
             for extra in getattr(table, "HF_UNTIED_NAMES", {}).get(name, ()):
                 tensors[extra] = tensors[hf_name]
@@ -258,7 +356,7 @@ def save_hf(conv, dst, *, architecture=None):
     hf_config.update(table.hf_config_extra(conv.heads, base_config))
     hf_config["dtype"] = "float32"
     os.makedirs(dst, exist_ok=True)
-    write_safetensors(os.path.join(dst, "model.safetensors"), tensors)
+    write_hf_weights(dst, tensors, max_shard_size)
     atomic_write(os.path.join(dst, "config.json"),
                  json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
     for name, data in conv.assets.items():

@@ -11,7 +11,7 @@ import re
 
 __all__ = ["HF_PARAMS", "GLUONNLP_PARAMS", "name_pairs", "check_architecture", "hf_activation",
            "fields_from_hf", "fields_to_hf", "hf_task_architectures", "compile_pairs",
-           "lookup", "lookup_hf_name", "task_from_names"]
+           "lookup", "lookup_hf_name", "task_from_names", "name_matcher"]
 
 # Parameter names of each kind of module, per framework.
 _TIEZOO_PARAMS = {"dense": ("weight", "bias"), "norm": ("gamma", "beta"), "embed": ("weight",)}
@@ -74,6 +74,13 @@ def compile_pairs(pairs, src, dst):
         pattern = re.escape(pair[src]).replace(r"\{i\}", r"(?P<i>\d+)")
         out.append((re.compile(pattern + r"\Z"), pair[dst]))
     return out
+
+
+def name_matcher(templates):
+    """Whether a name is one of ``templates`` (``{i}`` stands for a layer index): a
+    predicate, e.g. over a table's :data:`HF_TRANSPOSED`."""
+    regexes = [re.compile(re.escape(t).replace(r"\{i\}", r"\d+") + r"\Z") for t in templates]
+    return lambda name: name is not None and any(r.match(name) for r in regexes)
 
 
 def lookup(rules, name):

@@ -18,7 +18,7 @@ from .base import (HF_CONFIG_ASSET, HF_PARTNER_CONFIG_ASSET, KINDS, ConversionEr
                    UnsupportedArchitectureError, build, converter_families, family_table,
                    supported_hf_architectures)
 from .hf_folder import (hf_assets, hf_folder, hf_legacy_name, hf_tensor_names, hf_weight_files,
-                        local_weight_files, read_json)
+                        local_weight_files, read_json, transposed_weight_files)
 
 __all__ = ["detect_kind", "load_source", "load_hf", "load_tiezoo", "load_foreign",
            "foreign_rename", "foreign_config_fields", "size_mismatch_error"]
@@ -181,6 +181,7 @@ def load_hf(src, *, generator=None):
                     f"{f_folder}: {len(unknown)} tensor(s) have no place in a tiezoo "
                     f"{table.FAMILY} model converted from {f_arch}: {', '.join(unknown[:8])}"
                     f"{' ...' if len(unknown) > 8 else ''}")
+            local = transposed_weight_files(local, rename, table, scratch)
             prepared.append((f_folder, f_arch, rename, local))
         config = _untie_where_tensors_differ(family, config, heads, prepared)
         block = build(family, config, heads)

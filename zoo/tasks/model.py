@@ -45,9 +45,9 @@ def stored_task(assets, path):
         raise UsageError(f"{path}: asset {TASK_ASSET} is not valid JSON") from None
 
 
-def load_tokenizer(path, vocab=None):
+def load_tokenizer(path, vocab=None, special_tokens=("cls", "sep")):
     """The tokenizer of ``vocab`` if given, else the checkpoint's own; it must have the
-    [CLS] and [SEP] tokens the task encodings use."""
+    special tokens the task encodings use (``Task.special_tokens``: [CLS] and [SEP])."""
     try:
         tokenizer = get_tokenizer(vocab or path)
     except TokenizerError as e:
@@ -55,7 +55,7 @@ def load_tokenizer(path, vocab=None):
             raise UsageError(str(e)) from None
         raise UsageError(f"{e}; pass --vocab PATH (the vocabulary it was trained with)") from None
     try:
-        tokenizer.require_special_tokens(("cls", "sep"))
+        tokenizer.require_special_tokens(special_tokens)
     except TokenizerError as e:
         raise UsageError(str(e)) from None
     return tokenizer
