@@ -51,6 +51,11 @@ provides (``zoo/models/bert/convert.py`` is the reference)::
     HF_TRANSPOSED               tiezoo names ({i}: a layer index) whose tensor is the
                                 transpose of the Hugging Face one (GPT-2's Conv1D weights);
                                 transposed on the way in and out
+    HF_UNTIED_ALIASES           (optional) tied aliases written as copies of their canonical
+                                into a folder whose config unties the word embeddings
+                                (transformers 5 then ties nothing: BART's stack tables)
+    HF_FLATTENED                tiezoo names whose tensor is the Hugging Face one flattened
+                                (BART's final_logits_bias: (1, vocab) there, (vocab,) here)
     HF_PAIR = (main arch, second arch), HF_PAIR_PREFIX   (optional: a pretraining model that
                                 Hugging Face keeps as two folders; the second folder's model
                                 is the tiezoo block HF_PAIR_PREFIX; config_from_hf(hf, hf2))

@@ -9,7 +9,7 @@ import numpy as np
 
 from checkpoints import CheckpointError, inspect, load, read_assets, ties_of
 from checkpoints import _mx_compat as mxc
-from checkpoints.errors import ShapeMismatchError
+from checkpoints.errors import ShapeMismatchError, TieConflictError
 from checkpoints import formats
 from checkpoints.ties import resolve_declared, switched_ties
 
@@ -190,7 +190,10 @@ def load_hf(src, *, generator=None):
         for n, (f_folder, f_arch, rename, local) in enumerate(prepared):
             now = set()
             for path in local:
-                now.update(load(block, path, rename=rename).loaded)
+                try:
+                    now.update(load(block, path, rename=rename).loaded)
+                except TieConflictError as e:   # name the folder, not a scratch copy in it
+                    raise ConversionError(str(e).replace(path, f_folder)) from None
             for name in sorted(now & set(snapshot)):
                 value = params[name].data().asnumpy()
                 if not np.array_equal(value, snapshot[name]):
