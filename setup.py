@@ -1,11 +1,13 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="tiezoo",
     version="0.1.0",
     description="Tie-aware model zoo for Apache MXNet: pretrain with tied heads, finetune head-less.",
-    packages=["zoo", "heads", "checkpoints"],
-    # the native operators' source, compiled at first import (zoo/_native.py)
+    packages=find_packages(include=["zoo", "zoo.*", "heads", "heads.*", "checkpoints",
+                                    "checkpoints.*"]),
+    # the native operators' source, compiled on first use into a per-user cache
+    # (zoo/_native.py), never into the installed package
     package_data={"zoo": ["native/*.cc"]},
     python_requires=">=3.9",
     install_requires=[
@@ -18,7 +20,9 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "torch==2.13.0", "transformers", "tokenizers", "protobuf"],
+        # numerical and metric oracles of the test suite (requirements-test.txt)
+        "test": ["pytest", "pytest-timeout", "torch==2.13.0", "transformers", "tokenizers",
+                 "protobuf", "scikit-learn", "seqeval", "rouge-score", "sacrebleu"],
     },
     entry_points={"console_scripts": ["zoo=zoo.cli:main"]},
 )

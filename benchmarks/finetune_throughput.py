@@ -1,4 +1,4 @@
-"""Finetuning speed on CPU: scripts/finetune.py's training step and batch-1 inference against
+"""Finetuning speed on CPU: the training step of ``zoo finetune`` and batch-1 inference against
 Hugging Face transformers, same model, same config, same run.
 
 For each preset (default bert_small and bert_base), each framework measured in a fresh
@@ -7,8 +7,9 @@ process with the same number of threads:
 * finetuning throughput: one sequence-classification training step (2 classes) of a batch of
   32 x 128 tokens: forward, cross-entropy, backward, global-norm clipping at 1.0 and an AdamW
   update (weight decay 0.01, no decay on biases / LayerNorm), dropout 0.1 in both. Ours is the
-  exact step of scripts/finetune.py (``zoo.get_model(..., task="classification")``
-  hybridized with static_alloc, ``zoo.training.make_trainer`` / ``clip_and_update``); theirs
+  library's own step, the one ``zoo finetune`` runs (``zoo.tasks.ClassificationTask``'s
+  model, ``zoo.tasks.prepare_training`` (hybridized with static_alloc) and
+  ``zoo.tasks.train_step``, which reads the loss every step); theirs
   ``BertForSequenceClassification`` in train mode with ``torch.optim.AdamW`` and
   ``clip_grad_norm_``, eager PyTorch with its default attention. Reported as sequences/s.
 * inference latency: the classifier's forward on one sequence of 128 tokens (batch 1),
@@ -55,30 +56,22 @@ def _inputs(vocab_size, batch, seed=0):
 def child_tiezoo(preset, warmup, iters, lat_iters):
     import mxnet as mx
     import zoo
-    from heads.losses import ClassificationLoss
-    from zoo import training
+    from zoo import tasks, training
     mx.random.seed(0)
-    model = zoo.get_model(preset, task="classification", num_classes=NUM_CLASSES)
+    # the classification task as `zoo finetune` runs it: its model, loss and training step
+    task = tasks.ClassificationTask(None, {"labels": [str(i) for i in range(NUM_CLASSES)]},
+                                    SEQ_LEN, 0)
+    model = zoo.get_model(preset, **task.model_kwargs())
     vocab = model.config.vocab_size
-    model.hybridize(static_alloc=True)           # as scripts/finetune.py
-    trainer = training.make_trainer(model, optimizer="adamw", lr=5e-5, weight_decay=0.01)
-    params = [p for p in model.collect_params().values() if p.grad_req != "null"]
-    sync = training.GradientSync(params)
-    loss_fn = ClassificationLoss()
-    loss_fn.hybridize()
+    trainer, sync, loss_fn = tasks.prepare_training(model, task, lr=5e-5, weight_decay=0.01)
     ids, types, valid, labels = (mx.nd.array(a, dtype="float32") for a in _inputs(vocab, BATCH))
+    batch = {"input_ids": ids, "token_types": types, "valid_length": valid, "labels": labels}
     step_no = [0]
 
     def step():
-        with mx.autograd.record():
-            out = model(ids, types, valid)
-            loss = loss_fn(out, labels).mean()
-        loss.backward()
         step_no[0] += 1
-        trainer.set_learning_rate(training.learning_rate(step_no[0], base_lr=5e-5,
-                                                         warmup_steps=1, total_steps=1000))
-        training.clip_and_update(trainer, sync, 1, 1.0)
-        float(loss.asscalar())          # finetune.py reads the loss every step
+        lr = training.learning_rate(step_no[0], base_lr=5e-5, warmup_steps=1, total_steps=1000)
+        tasks.train_step(model, task, loss_fn, batch, trainer, sync, lr=lr, clip_grad=1.0)
         mx.nd.waitall()
 
     train_times = _time(step, warmup, iters)
@@ -216,8 +209,9 @@ def main(argv=None):
     print(f"\nratio = tiezoo speed / transformers' (seq/s ratio; latency: transformers ms / "
           f"tiezoo ms); > 1.00x: tiezoo faster. Total {time.perf_counter() - t_start:.0f} s.")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({f"{p}/{fw}": r for (p, fw), r in results.items()}, f, indent=2)
+        from checkpoints.atomic import atomic_write
+        atomic_write(args.json, json.dumps({f"{p}/{fw}": r for (p, fw), r in results.items()},
+                                           indent=2), durable=False)
     return 0
 
 

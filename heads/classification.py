@@ -16,6 +16,11 @@ class SequenceClassificationHead(DropoutClassifier):
     """Dropout + Dense over the pooled output -> scores (B, num_classes) (unnormalized)."""
 
     uses_pooled = True
+    needs_num_classes = True
+
+    @classmethod
+    def for_task(cls, units, *, num_classes, dropout=0.1, initializer_range=0.02):
+        return cls(units, num_classes, dropout=dropout, initializer_range=initializer_range)
 
     def hybrid_forward(self, F, seq, pooled, valid_length=None):
         """seq (B, L, units) unused; pooled (B, units) -> (B, num_classes)."""
@@ -26,6 +31,11 @@ class SequenceRegressionHead(HybridBlock):
     """Dropout + Dense(1) over the pooled output -> predictions (B,)."""
 
     uses_pooled = True
+    needs_num_classes = False
+
+    @classmethod
+    def for_task(cls, units, *, num_classes=None, dropout=0.1, initializer_range=0.02):
+        return cls(units, dropout=dropout, initializer_range=initializer_range)
 
     def __init__(self, units, *, dropout=0.1, initializer_range=0.02):
         super().__init__()

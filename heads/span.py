@@ -19,6 +19,12 @@ class SpanHead(HybridBlock):
     """
 
     uses_pooled = False   # so the task model is built without a pooler
+    needs_num_classes = False
+
+    @classmethod
+    def for_task(cls, units, *, num_classes=None, dropout=0.1, initializer_range=0.02):
+        # no dropout: the span scores read the sequence output directly, as BERT's SQuAD head
+        return cls(units, initializer_range=initializer_range)
 
     def __init__(self, units, *, initializer_range=0.02):
         super().__init__()

@@ -12,6 +12,11 @@ class TokenTaggingHead(DropoutClassifier):
     """
 
     uses_pooled = False   # so the task model is built without a pooler
+    needs_num_classes = True
+
+    @classmethod
+    def for_task(cls, units, *, num_classes, dropout=0.1, initializer_range=0.02):
+        return cls(units, num_classes, dropout=dropout, initializer_range=initializer_range)
 
     def hybrid_forward(self, F, seq, pooled, valid_length=None):
         """seq (B, L, units); pooled unused -> (B, L, num_classes)."""

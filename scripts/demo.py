@@ -110,7 +110,7 @@ def main(argv=None):
     _run("finetune.py", "--task", "classification", "--pretrained", ckpt,
          "--train", os.path.join(task_dir, "train.tsv"), "--dev", os.path.join(task_dir, "dev.tsv"),
          "--output", ft_dir, "--epochs", args.finetune_epochs, "--seed", args.seed,
-         "--max-seq-length", 64, "--lr", "5e-4", "--no-progress")
+         "--max-seq-length", 64, "--lr", "5e-4", "--no-progress", "--overwrite")
     evals = [json.loads(l) for l in open(os.path.join(ft_dir, "metrics.jsonl"))]
     best = max((r for r in evals if "accuracy" in r), key=lambda r: r["accuracy"])
     _say(f"\nheld-out accuracy {best['accuracy']:.3f} (macro F1 {best.get('macro_f1', float('nan')):.3f}) "

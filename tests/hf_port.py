@@ -7,8 +7,19 @@ path is ``zoo convert``; this keeps the equivalence tests independent of it.)
 """
 import mxnet as mx
 import numpy as np
+import pytest
 
 from checkpoints.ties import resolve_declared
+
+# The numerical oracles are test-only and optional: a test that compares with them carries
+# @requires_oracles and is skipped without them, and only it (the rest of its module runs).
+try:
+    import torch
+    import transformers
+except ImportError:                 # pragma: no cover - exercised where they are missing
+    torch = transformers = None
+requires_oracles = pytest.mark.skipif(
+    transformers is None, reason="the test oracles torch and transformers are not installed")
 
 ATOL = 1e-4
 

@@ -18,9 +18,8 @@ from hf_port import (ATOL, assert_valid_close, attention_mask, batch, gather,
                      load_hf_state_dict, load_into_hf, nd, randomize_mx, randomize_torch,
                      to_hf_state_dict)
 from zoo.models.albert import AlbertConfig, AlbertModel, build_albert
+from hf_port import requires_oracles, torch, transformers  # noqa: F401
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 HF_SIZES = dict(vocab_size=99, embedding_size=16, hidden_size=32, num_hidden_layers=3,
                 num_attention_heads=4, intermediate_size=37, max_position_embeddings=64,
@@ -57,6 +56,7 @@ def _stored(model):
     return {n for n in model._collect_params_with_prefix() if n not in ties_of(model)}
 
 
+@requires_oracles
 def test_hf_albert_for_pretraining_equivalence():
     hf = _hf(transformers.AlbertForPreTraining)
     ours = _ours_like(hf, use_mlm=True, use_sop=True)
@@ -79,6 +79,7 @@ def test_hf_albert_for_pretraining_equivalence():
     assert all(layers[i].ffn_1.weight is layers[0].ffn_1.weight for i in range(len(layers)))
 
 
+@requires_oracles
 def test_hf_albert_masked_lm_and_model_equivalence():
     hf = _hf(transformers.AlbertForMaskedLM)
     ours = _ours_like(hf, use_mlm=True)
@@ -102,6 +103,7 @@ def test_hf_albert_masked_lm_and_model_equivalence():
     np.testing.assert_allclose(pooled, hf_pooled, atol=ATOL, rtol=0)
 
 
+@requires_oracles
 @pytest.mark.parametrize("arch", ["AlbertForPreTraining", "AlbertForMaskedLM", "AlbertModel"])
 def test_round_trip_back_to_hugging_face(arch):
     hf = _hf(getattr(transformers, arch))
@@ -185,6 +187,7 @@ def test_pretraining_checkpoint_into_backbone_and_task_model(tmp_path):
     assert tagger(*nd(ids, types, valid)).shape == (3, 12, 5)
 
 
+@requires_oracles
 def test_name_map_and_config():
     model = build_albert(zoo.get_config("albert_tiny"), use_mlm=True, use_sop=True)
     for name in _stored(model):
@@ -223,6 +226,7 @@ def test_presets_and_refused_heads():
     assert [o.shape for o in model(*nd(ids, types, valid))] == [(3, 12, 32), (3, 32), (3, 2)]
 
 
+@requires_oracles
 def test_gelu_tanh_is_the_tanh_approximation():
     from heads._layers import activation_block
     x = np.linspace(-4, 4, 41).astype("float32")

@@ -18,9 +18,8 @@ from checkpoints import CheckpointError, inspect, read_assets, save, ties_of
 from checkpoints.errors import ShapeMismatchError
 from zoo import cli as zoo_cli
 from zoo import convert
+from hf_port import requires_oracles, torch, transformers  # noqa: F401
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 ATOL = 1e-4
 HF_SIZES = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -97,6 +96,7 @@ def _st_tensors(path):
 
 # ------------------------------------------------------------ Hugging Face -> tiezoo
 
+@requires_oracles
 def test_cli_hf_folder_to_params_with_config_vocab_and_tokenizer_config(tmp_path, capsys):
     hf = _hf(transformers.BertForPreTraining)
     folder = _hf_folder(hf, tmp_path / "hf")
@@ -120,6 +120,7 @@ def test_cli_hf_folder_to_params_with_config_vocab_and_tokenizer_config(tmp_path
     assert tokenizers.get_tokenizer(str(ckpt)).vocab_size == 99
 
 
+@requires_oracles
 def test_hf_sharded_bfloat16_and_legacy_names(tmp_path):
     """Sharded safetensors, bfloat16 weights and gamma/beta LayerNorm names all convert."""
     hf = _hf(transformers.BertModel)
@@ -155,6 +156,7 @@ def test_hf_sharded_bfloat16_and_legacy_names(tmp_path):
                                   expect["embeddings.LayerNorm.weight"])
 
 
+@requires_oracles
 def test_pytorch_bin_without_torch_is_a_clear_error(tmp_path, monkeypatch):
     hf = _hf(transformers.BertModel)
     folder = tmp_path / "bin"
@@ -169,6 +171,7 @@ def test_pytorch_bin_without_torch_is_a_clear_error(tmp_path, monkeypatch):
         convert.convert(folder, tmp_path / "x.params")
 
 
+@requires_oracles
 def test_hf_task_model_round_trip_keeps_labels(tmp_path):
     labels = {0: "neg", 1: "neutral", 2: "pos"}
     hf = _hf(transformers.BertForSequenceClassification, num_labels=3, id2label=labels,
@@ -213,6 +216,7 @@ _VARIANTS = {
 }
 
 
+@requires_oracles
 @pytest.mark.parametrize("variant", list(_VARIANTS))
 def test_ours_to_hf_folder_loads_cleanly_and_gives_our_outputs(tmp_path, variant):
     flags, arch = _VARIANTS[variant]
@@ -405,6 +409,7 @@ def test_checkpoint_of_another_size_names_first_mismatching_tensor(tmp_path, cap
         zoo.get_model("bert_test", pretrained=str(ckpt), hidden_size=48)
 
 
+@requires_oracles
 def test_unsupported_hf_architecture_lists_supported_ones(tmp_path, capsys):
     folder = tmp_path / "roberta"
     folder.mkdir()
@@ -427,6 +432,7 @@ def test_unsupported_hf_architecture_lists_supported_ones(tmp_path, capsys):
         convert.convert(mc, tmp_path / "y.params")
 
 
+@requires_oracles
 def test_hf_folder_problems_are_clear_errors(tmp_path):
     hf = _hf(transformers.BertModel)
     folder = _hf_folder(hf, tmp_path / "hf", vocab=False)

@@ -25,9 +25,8 @@ from hf_port import (TOKENIZER_TEXTS, assert_valid_close, attention_mask, batch,
                      write_roberta_tokenizer)
 from zoo import cli as zoo_cli
 from zoo import convert
+from hf_port import requires_oracles, torch, transformers  # noqa: F401
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 EXACT = 1e-6           # the same weights in transformers before and after the round trip
 ATOL = 1e-4            # tiezoo (MXNet) against transformers (PyTorch)
@@ -122,6 +121,7 @@ ROBERTA = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                pad_token_id=1, hidden_act="gelu", layer_norm_eps=1e-5)
 
 
+@requires_oracles
 @pytest.mark.parametrize("arch", ["RobertaForMaskedLM", "RobertaModel"])
 def test_roberta_both_ways(tmp_path, tokenizer_files, capsys, arch):
     tok_root, sizes = tokenizer_files
@@ -170,6 +170,7 @@ _ALBERT_HEADS = {"AlbertForPreTraining": dict(use_mlm=True, use_sop=True),
                  "AlbertForMaskedLM": dict(use_mlm=True), "AlbertModel": {}}
 
 
+@requires_oracles
 @pytest.mark.parametrize("arch", list(_ALBERT_HEADS))
 def test_albert_both_ways(tmp_path, tokenizer_files, capsys, arch):
     tok_root, sizes = tokenizer_files
@@ -227,6 +228,7 @@ def _has_protobuf():
     return True
 
 
+@requires_oracles
 def test_albert_base_model_from_pretraining_checkpoint(tmp_path, capsys):
     """--architecture writes another variant than the heads call for (the backbone)."""
     hf = transformers.AlbertForPreTraining(transformers.AlbertConfig(
@@ -276,6 +278,7 @@ def electra_pair(tmp_path, tokenizer_files):
             gen, _hf_folder(gen, tok_root / "electra", tmp_path / "gen"), sizes["electra"])
 
 
+@requires_oracles
 def test_electra_pretraining_pair_both_ways(tmp_path, electra_pair, capsys):
     disc, disc_dir, gen, gen_dir, vocab = electra_pair
     ckpt = tmp_path / "pretrain.params"
@@ -335,6 +338,7 @@ def test_electra_pretraining_pair_both_ways(tmp_path, electra_pair, capsys):
     assert zoo.get_tokenizer(str(tmp_path / "gen_back")).vocab_size == vocab
 
 
+@requires_oracles
 def test_electra_discriminator_folder_alone(tmp_path, electra_pair, capsys):
     """A lone ElectraForPreTraining folder: the discriminator + its RTD head, both ways."""
     disc, disc_dir, _, gen_dir, vocab = electra_pair
@@ -364,6 +368,7 @@ def test_electra_discriminator_folder_alone(tmp_path, electra_pair, capsys):
     assert "--generator" in capsys.readouterr().err
 
 
+@requires_oracles
 def test_electra_model_both_ways(tmp_path, tokenizer_files):
     tok_root, sizes = tokenizer_files
     hf = _electra("ElectraModel", sizes["electra"], DISCRIMINATOR, seed=11)
@@ -380,6 +385,7 @@ def test_electra_model_both_ways(tmp_path, tokenizer_files):
     _check_tokenizer(tmp_path / "e.safetensors", src, tmp_path / "back")
 
 
+@requires_oracles
 def test_electra_pair_problems(tmp_path, electra_pair):
     disc, disc_dir, gen, gen_dir, _ = electra_pair
     # either order; the Python API takes generator= as well

@@ -19,9 +19,8 @@ from hf_port import (ATOL, assert_valid_close, attention_mask, batch, gather,
                      load_hf_state_dict, load_into_hf, nd, randomize_mx, randomize_torch,
                      to_hf_state_dict)
 from zoo.models.electra import ElectraConfig, ElectraForPretraining, ElectraModel, build_electra
+from hf_port import requires_oracles, torch, transformers  # noqa: F401
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 SHARED = dict(vocab_size=99, embedding_size=24, max_position_embeddings=64, type_vocab_size=2,
               hidden_act="gelu", layer_norm_eps=1e-12, attn_implementation="eager")
@@ -66,6 +65,7 @@ def _stored(model):
     return {n for n in model._collect_params_with_prefix() if n not in ties_of(model)}
 
 
+@requires_oracles
 def test_hf_pretraining_pair_equivalence():
     disc, gen = _hf_pair()
     ours = build_electra(_config(disc, gen), use_mlm=True)
@@ -108,6 +108,7 @@ def test_hf_pretraining_pair_equivalence():
     assert ours.generator.embed_layer_norm.gamma is not ours.embed_layer_norm.gamma
 
 
+@requires_oracles
 def test_round_trip_back_to_hugging_face_as_the_pair():
     disc, gen = _hf_pair()
     ours = build_electra(_config(disc, gen), use_mlm=True)
@@ -127,6 +128,7 @@ def test_round_trip_back_to_hugging_face_as_the_pair():
                                           back(**kw).logits.numpy())
 
 
+@requires_oracles
 def test_hf_electra_model_equivalence_without_projection():
     hf = transformers.ElectraModel(transformers.ElectraConfig(
         **dict(SHARED, embedding_size=32), **DISCRIMINATOR)).eval()
@@ -195,15 +197,20 @@ def test_sampling_corrupts_only_masked_positions_and_trains():
     ids, types, valid, masked = batch(100, seed=6)
     model.hybridize()
     loss_fn = RTDLoss()
-    trainer = mx.gluon.Trainer(model.collect_params(), "adam", {"learning_rate": 1e-3})
+    trainer = mx.gluon.Trainer(model.collect_params(), "adam", {"learning_rate": 3e-3})
     inputs = nd(ids, types, valid, masked)
-    with mx.autograd.record():
-        seq, pooled, mlm, rtd, corrupted = model(*inputs)
-        labels = corrupted != inputs[0]
-        loss = loss_fn(rtd, labels, inputs[2]).mean()
-    loss.backward()
-    trainer.step(1)
-    assert np.isfinite(loss.asscalar())
+    history = []
+    for _ in range(10):
+        with mx.autograd.record():
+            seq, pooled, mlm, rtd, corrupted = model(*inputs)
+            labels = corrupted != inputs[0]
+            loss = loss_fn(rtd, labels, inputs[2]).mean()
+        loss.backward()
+        trainer.step(1)
+        history.append(float(loss.asscalar()))
+    # the discriminator learns: its loss on these corruptions falls (replacements are
+    # resampled every step, so the fall is on the task, not on one fixed answer)
+    assert np.mean(history[-3:]) < 0.85 * history[0], history
     changed = corrupted.asnumpy() != ids
     keep = np.ones_like(changed)
     for b in range(len(ids)):
@@ -222,6 +229,7 @@ def test_rtd_loss_matches_numpy():
     np.testing.assert_allclose(got, [nll[0].mean(), nll[1, :2].mean()], rtol=1e-5)
 
 
+@requires_oracles
 def test_name_map_and_config():
     model = build_electra(zoo.get_config("electra_tiny"), use_mlm=True)
     for name in _stored(model):

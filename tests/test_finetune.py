@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ import zoo
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FINETUNE = os.path.join(ROOT, "scripts", "finetune.py")
 PRETRAIN = os.path.join(ROOT, "scripts", "pretrain.py")
+from zoo import tasks, training  # noqa: E402
 from zoo.cli import finetune  # noqa: E402  (the program behind scripts/finetune.py)
 
 # every run: a 1-layer bert_tiny, batches of 32 short sequences
@@ -295,7 +297,7 @@ def test_continue_from_finetuned_loads_head_other_task_replaces_it(finetuned, da
     assert "missing (freshly initialized): none" in err and "unused (in file, not in model): none" in err
     assert results(str(again))["dev"]["accuracy"] >= 0.9   # it starts from the trained head
     # a different task: the classifier head is left unused, a fresh tagging head is missing
-    model = finetune.build_model(ckpt, "tagging", 3, log=lambda m: None)
+    model = tasks.build_model(ckpt, "tagging", 3, log=lambda m: None)
     rep = model.load_report
     assert rep.missing == ["head.classifier.weight", "head.classifier.bias"]
     assert set(rep.unused) == {"head.classifier.weight", "head.classifier.bias",
@@ -304,7 +306,7 @@ def test_continue_from_finetuned_loads_head_other_task_replaces_it(finetuned, da
 
 def test_layerwise_decay_and_early_stopping(finetuned, data, tmp_path, capsys):
     model = zoo.get_model("bert_test", task="classification", num_classes=2)
-    mults = finetune.layerwise_lr_mults(model, 0.5)
+    mults = training.layerwise_lr_mults(model, 0.5)
     assert mults["head.classifier.weight"] == mults["pooler.weight"] == 1.0
     assert mults["encoder.layers.1.ffn_1.weight"] == 0.5
     assert mults["encoder.layers.0.attention.query.bias"] == 0.25
@@ -442,6 +444,14 @@ def test_bad_input_is_one_clear_error_before_training(tmp_path, capsys, pretrain
                "--max-seq-length", "1000")
     assert "--max-seq-length 1000 exceeds the model's 512 positions" in msg
 
+    msg = _bad(d, capsys, pretrained, "classification", data["clf_train"], None,
+               "--model", "bert_tinyy")
+    assert msg.startswith("--model bert_tinyy: unknown model 'bert_tinyy'. Did you mean")
+
+    msg = _bad(d, capsys, pretrained, "classification", data["clf_train"], data["clf_dev"],
+               "--metric", "spearman")
+    assert msg == "--metric spearman: the classification task reports accuracy, f1, macro_f1, mcc"
+
 
 def test_checkpoint_problems_are_clear(tmp_path, capsys, pretrained, data, wordpiece_vocab):
     # a checkpoint without tokenizer assets needs --vocab
@@ -463,3 +473,159 @@ def test_checkpoint_problems_are_clear(tmp_path, capsys, pretrained, data, wordp
     code = finetune.main(["predict", "--model", pretrained, "--input", data["clf_dev"],
                           "--output", str(tmp_path / "p.jsonl")])
     assert code == 2 and "not a finetuned checkpoint" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ output files and folders
+
+def _one_error_line(capsys, prefix="finetune.py: error: "):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err           # one line: no traceback, no progress output
+    assert err[0].startswith(prefix), err
+    return err[0][len(prefix):]
+
+
+def _snapshot(folder):
+    return {p: (folder / p).read_bytes() for p in sorted(os.listdir(folder))}
+
+
+def test_output_that_is_a_file_is_refused_and_left_alone(tmp_path, capsys, pretrained, data):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me\n")
+    argv = ["--task", "classification", "--pretrained", pretrained, "--train",
+            data["clf_train"], "--output", str(notes), "--max-steps", "1", "--no-progress"]
+    assert finetune.main(argv) == 2
+    assert _one_error_line(capsys) == (f"--output {notes} is a file; give a folder for the run "
+                                       f"(it is created if missing)")
+    assert _snapshot(tmp_path) == {"notes.txt": b"keep me\n"}
+    # the installed program too: exit status 2, one line on stderr, no traceback
+    proc = run_cli(*argv, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"finetune.py: error: --output {notes} is a file; give a folder for the run (it is "
+        f"created if missing)"], proc.stderr
+    assert _snapshot(tmp_path) == {"notes.txt": b"keep me\n"}
+
+
+def test_previous_run_is_refused_unless_overwrite_replaces_it(finetuned, data, tmp_path,
+                                                               capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finetuned("classification")[0], run)
+    (run / "model.safetensors").write_bytes(b"an older run's model")
+    (run / "notes.txt").write_text("the user's own file\n")
+    before = _snapshot(run)
+    argv = ["--task", "classification", "--pretrained", str(run / "model.params"), "--train",
+            data["clf_train"], "--dev", data["clf_dev"], "--output", str(run), "--max-steps",
+            "2", "--eval-every", "1", "--lr", "1e-5", *COMMON]
+    assert finetune.main(argv) == 2
+    assert _one_error_line(capsys) == (
+        f"--output {run} holds a previous run (metrics.jsonl, metrics.png, results.json, "
+        f"model.params, model.safetensors, dev_predictions.jsonl); pass --overwrite to replace "
+        f"it, or choose another folder")
+    assert _snapshot(run) == before
+    # --overwrite: the previous run's files go (model.safetensors of an older format too),
+    # the user's file stays; the run continues from the model it replaces
+    assert finetune.main(argv + ["--overwrite"]) == 0
+    after = _snapshot(run)
+    assert sorted(after) == ["dev_predictions.jsonl", "metrics.jsonl", "metrics.png",
+                             "model.params", "notes.txt", "results.json"]
+    assert after["notes.txt"] == before["notes.txt"]
+    res = results(str(run))
+    assert res["steps"] == 2 and res["dev"]["accuracy"] >= 0.9
+    assert [r["step"] for r in read_jsonl(run / "metrics.jsonl") if r["split"] == "dev"] == [1, 2]
+
+
+def test_predict_output_mistakes_are_refused(finetuned, data, tmp_path, capsys):
+    out, _ = finetuned("classification")
+    model = os.path.join(out, "model.params")
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    argv = ["predict", "--model", model, "--input", data["clf_dev"]]
+    assert finetune.main(argv + ["--output", str(folder)]) == 2
+    assert _one_error_line(capsys) == (f"--output {folder} is a folder; give a file for the "
+                                       f"predictions (for example {folder}/predictions.jsonl)")
+    assert os.listdir(tmp_path) == ["preds"] and os.listdir(folder) == []   # no stray file
+    old = tmp_path / "p.jsonl"
+    old.write_text("an earlier prediction\n")
+    assert finetune.main(argv + ["--output", str(old)]) == 2
+    assert _one_error_line(capsys) == (f"--output {old} exists; pass --overwrite to replace "
+                                       f"it, or choose another file")
+    assert old.read_text() == "an earlier prediction\n"
+    assert finetune.main(argv + ["--output", str(old), "--overwrite"]) == 0
+    capsys.readouterr()
+    assert len(read_jsonl(old)) == 100
+    src = tmp_path / "input.tsv"
+    shutil.copy(data["clf_dev"], src)
+    assert finetune.main(["predict", "--model", model, "--input", str(src), "--output",
+                          str(src), "--overwrite"]) == 2
+    assert _one_error_line(capsys) == f"--output {src} is the input file; give another file"
+    assert src.read_bytes() == open(data["clf_dev"], "rb").read()
+    assert finetune.main(["predict", "--model", out, "--input", data["clf_dev"], "--output",
+                          str(tmp_path / "q.jsonl")]) == 2
+    assert _one_error_line(capsys) == (f"--model {out} is a folder; give the checkpoint file "
+                                       f"in it (for example {out}/model.params)")
+
+
+def test_every_file_is_written_atomically_with_the_umask_permissions(
+        pretrained, data, tmp_path, monkeypatch, capsys):
+    renamed = []
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):   # the rename that ends every atomic write
+        renamed.append(os.path.abspath(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out, pred = tmp_path / "run", tmp_path / "pred.conll"
+    old_umask = os.umask(0o027)
+    try:
+        assert finetune.main(["--task", "tagging", "--pretrained", pretrained, "--train",
+                              data["tag_train"], "--dev", data["tag_dev"], "--output", str(out),
+                              "--max-steps", "2", "--eval-every", "1", "--no-progress"]) == 0
+        assert finetune.main(["predict", "--model", str(out / "model.params"), "--input",
+                              data["tag_dev"], "--output", str(pred)]) == 0
+    finally:
+        os.umask(old_umask)
+    files = [out / name for name in os.listdir(out)] + [pred]
+    assert sorted(f.name for f in files) == ["dev_predictions.jsonl", "metrics.jsonl",
+                                             "metrics.png", "model.params", "pred.conll",
+                                             "results.json"]
+    for f in files:
+        assert str(f) in renamed, f                 # written to a temporary name, renamed
+        assert os.stat(f).st_mode & 0o777 == 0o640, f   # not the temporary file's 0600
+
+
+def test_a_failed_plot_is_a_warning_after_the_model_is_saved(pretrained, data, tmp_path,
+                                                              monkeypatch, capsys):
+    def no_matplotlib(*args, **kwargs):
+        raise ImportError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(training, "plot_metrics", no_matplotlib)
+    out = tmp_path / "run"
+    assert finetune.main(["--task", "classification", "--pretrained", pretrained, "--train",
+                          data["clf_train"], "--dev", data["clf_dev"], "--output", str(out),
+                          "--max-steps", "2", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert (f"[warning] no plot {out / 'metrics.png'}: ImportError: No module named "
+            f"'matplotlib'") in err
+    assert sorted(os.listdir(out)) == ["dev_predictions.jsonl", "metrics.jsonl",
+                                       "model.params", "results.json"]
+
+
+def test_library_finetune_and_predict_without_the_command_line(pretrained, data, tmp_path,
+                                                               capsys):
+    lines = []
+    opts = tasks.FinetuneOptions(task="regression", pretrained=pretrained,
+                                 train=data["reg_train"], dev=data["reg_dev"],
+                                 output=str(tmp_path / "run"), columns={"label_column": "score"},
+                                 max_steps=4, eval_every=2, progress=False, seed=3)
+    result = tasks.finetune(opts, log=lines.append)
+    assert capsys.readouterr().err == ""          # everything went through `log`
+    assert any(l.startswith("[data] regression: 320 training examples") for l in lines)
+    assert opts.max_seq_length is None             # the caller's options are left as given
+    saved = results(str(tmp_path / "run"))
+    assert (result.best_step, result.steps, result.stopped_early) == (
+        saved["best_step"], 4, False)
+    assert result.dev == saved["dev"] and result.baseline == saved["baseline"]
+    assert result.model_path == str(tmp_path / "run" / "model.params")
+    metrics, preds = tasks.predict(result.model_path, data["reg_dev"],
+                                   str(tmp_path / "p.jsonl"), log=lines.append)
+    assert len(preds) == 100 and metrics == pytest.approx(result.dev, abs=1e-6)

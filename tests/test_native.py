@@ -101,18 +101,44 @@ def _status_in_subprocess(**env):
             "m = zoo.get_model('bert_test'); m(mx.nd.ones((1, 4)))[0].wait_to_read(); "
             "print(_native.AVAILABLE, '|', _native.STATUS)")
     full = dict(os.environ, PYTHONPATH=ROOT, **env)
-    out = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True,
-                         text=True, timeout=180, check=True).stdout.strip().splitlines()[-1]
-    available, status = out.split(" | ", 1)
-    return available == "True", status
+    full = {k: v for k, v in full.items() if v != ""}
+    proc = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True,
+                          text=True, timeout=180, check=True)
+    available, status = proc.stdout.strip().splitlines()[-1].split(" | ", 1)
+    return available == "True", status, proc.stderr
 
 
 def test_it_can_be_turned_off_and_models_still_run():
-    assert _status_in_subprocess(TIEZOO_NATIVE="0") == (False, "disabled by TIEZOO_NATIVE=0")
+    assert _status_in_subprocess(TIEZOO_NATIVE="0")[:2] == (False, "disabled by TIEZOO_NATIVE=0")
 
 
-def test_a_failed_build_falls_back_with_the_reason(tmp_path):
-    available, status = _status_in_subprocess(TIEZOO_NATIVE_DIR=str(tmp_path), CXX="false")
+def test_a_failed_build_says_so_once_and_falls_back(tmp_path):
+    available, status, err = _status_in_subprocess(TIEZOO_NATIVE_DIR=str(tmp_path), CXX="false")
     assert not available
     assert "false failed" in status and "MXNet's own operators" in status
-    assert os.listdir(tmp_path) == []          # no half-built library left behind
+    said = [line for line in err.splitlines() if "native LayerNorm not built" in line]
+    assert len(said) == 1 and "false failed" in said[0]
+    # no half-built library left behind; the failure is remembered, not retried or repeated
+    assert [n for n in os.listdir(tmp_path) if not n.endswith(".failed")] == []
+    available, status, err = _status_in_subprocess(TIEZOO_NATIVE_DIR=str(tmp_path), CXX="false")
+    assert not available and "an earlier build failed" in status
+    assert "tiezoo:" not in err
+
+
+def test_builds_once_into_the_per_user_cache(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "TIEZOO_NATIVE_DIR": ""}
+    available, status, err = _status_in_subprocess(**env)
+    assert available, status
+    cache = tmp_path / "cache" / "tiezoo" / "native"
+    assert status == f"loaded {cache / os.listdir(cache)[0]}"
+    assert [line for line in err.splitlines() if line.startswith("tiezoo:")] == [
+        f"tiezoo: building the native LayerNorm into {cache} (once, a few seconds)"]
+    assert oct(os.stat(cache / os.listdir(cache)[0]).st_mode & 0o777) == oct(0o777 & ~_umask())
+    available, _, err = _status_in_subprocess(**env)
+    assert available and "tiezoo:" not in err                     # built once, then loaded
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -15,9 +15,8 @@ from hf_port import (ATOL, assert_valid_close, attention_mask, batch, gather,
                      load_hf_state_dict, load_into_hf, nd, randomize_mx, randomize_torch,
                      to_hf_state_dict)
 from zoo.models.roberta import RobertaConfig, RobertaForPretraining, RobertaModel, build_roberta
+from hf_port import requires_oracles, torch, transformers  # noqa: F401
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 PAD = 1
 HF_SIZES = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -50,6 +49,7 @@ def _hf_run(hf_model, ids, valid):
     return out.last_hidden_state, pooled
 
 
+@requires_oracles
 def test_hf_roberta_for_masked_lm_equivalence():
     hf = _hf(transformers.RobertaForMaskedLM)
     ours = _ours_like(hf, use_mlm=True)
@@ -69,6 +69,7 @@ def test_hf_roberta_for_masked_lm_equivalence():
     assert ours.mlm_decoder.decoder.weight is ours.word_embed.weight
 
 
+@requires_oracles
 def test_hf_roberta_model_equivalence_with_pad_ids_inside_the_text():
     hf = _hf(transformers.RobertaModel)
     ours = _ours_like(hf)
@@ -82,6 +83,7 @@ def test_hf_roberta_model_equivalence_with_pad_ids_inside_the_text():
     np.testing.assert_allclose(pooled, hf_pooled, atol=ATOL, rtol=0)
 
 
+@requires_oracles
 def test_round_trip_back_to_hugging_face():
     hf = _hf(transformers.RobertaForMaskedLM)
     ours = _ours_like(hf, use_mlm=True)
@@ -135,6 +137,7 @@ def test_mlm_checkpoint_loads_into_the_backbone_and_back(tmp_path):
     assert not report.missing and again.mlm_decoder.decoder.weight is again.word_embed.weight
 
 
+@requires_oracles
 def test_name_map_round_trips_and_config():
     model = build_roberta(zoo.get_config("roberta_tiny"), use_mlm=True)
     for name in model._collect_params_with_prefix():

@@ -1,6 +1,6 @@
-"""zoo.tasks: the task readers (with their file:line errors), encoding for tagging and QA
-(windows, sub-token alignment, answer decoding) and the metrics, against values published
-by their reference implementations (scikit-learn, scipy, seqeval, the SQuAD script)."""
+"""zoo.tasks: the task readers (with their file:line errors) and the encoding for sequences,
+tagging and QA (windows, sub-token alignment, answer decoding). The metrics are checked
+against their reference implementations in tests/test_metrics.py."""
 import json
 
 import numpy as np
@@ -41,7 +41,7 @@ def test_tsv_csv_jsonl_read_with_auto_columns_and_pairs(tmp_path):
     assert [(e.text_a, e.text_b, e.label, e.line) for e in ex] == [
         ("a, b", "c", "1", 2), ("multi\nline", "d", "0", 3), ("e", "f", "2", 5)]
     jl = write(tmp_path, "c.jsonl", '{"q": "x y", "score": 0.5}\n\n{"q": "z", "score": 3}\n')
-    ex, _ = tasks.read_sequence_examples(jl, task="regression", text_column="q",
+    ex, _ = tasks.read_sequence_examples(jl, numeric=True, text_column="q",
                                          label_column="score")
     assert [(e.text_a, e.label, e.line) for e in ex] == [("x y", 0.5, 1), ("z", 3.0, 3)]
     # JSON integer labels and whole floats are class names "1"
@@ -69,7 +69,7 @@ def test_tsv_csv_jsonl_read_with_auto_columns_and_pairs(tmp_path):
      "missing.jsonl:2: no 'text' field"),
     ("nolab.jsonl", '{"text": "a", "label": "x"}\n{"text": "b"}\n', {},
      "nolab.jsonl:2: no 'label' field"),
-    ("reg.tsv", "text\tlabel\na\t0.5\nb\thigh\n", {"task": "regression"},
+    ("reg.tsv", "text\tlabel\na\t0.5\nb\thigh\n", {"numeric": True},
      "reg.tsv:3: regression target 'high' is not a number"),
     ("data.txt", "x", {}, "data.txt: cannot tell the format"),
 ])
@@ -252,74 +252,3 @@ def test_squad_answer_inside_punctuated_word(tok):
     assert tasks.decode_squad(ex, [f], [s], [e]) == "paris"
     with pytest.raises(TaskDataError, match="no room for the context"):
         tasks.encode_squad(ex, tok, 4)
-
-
-# ================================================================================ metrics
-
-def test_classification_metrics_match_scikit_learn():
-    # scikit-learn's definitions (accuracy_score, f1_score average="binary"/"macro",
-    # matthews_corrcoef), the expected values worked out by hand
-    gold = [0, 1, 2, 0, 1, 2, 0, 0]
-    pred = [0, 2, 1, 0, 1, 2, 1, 0]
-    assert tasks.accuracy(pred, gold) == pytest.approx(5 / 8)
-    # per class F1 = 2tp / (2tp + fp + fn): c0 tp 3 fn 1; c1 tp 1 fp 2 fn 1; c2 tp 1 fp 1 fn 1
-    f1s = [2 * 3 / (2 * 3 + 0 + 1), 2 * 1 / (2 * 1 + 2 + 1), 2 * 1 / (2 * 1 + 1 + 1)]
-    assert tasks.f1_macro(pred, gold) == pytest.approx(np.mean(f1s))
-    # sklearn.metrics.matthews_corrcoef docs example: -0.33
-    assert tasks.mcc([1, -1, 1, 1], [1, 1, 1, -1]) == pytest.approx(-1 / 3)
-    # binary MCC: (tp*tn - fp*fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn))
-    g, p = [1, 1, 1, 0, 0, 0, 1, 0], [1, 0, 1, 0, 1, 0, 1, 0]
-    tp, tn, fp, fn = 3, 3, 1, 1
-    assert tasks.mcc(p, g) == pytest.approx((tp * tn - fp * fn) / np.sqrt(4 * 4 * 4 * 4))
-    assert tasks.f1_binary(p, g) == pytest.approx(0.75)
-    # multi-class MCC (Gorodkin's R_K, scikit-learn's formula): true counts t = (2, 2, 2),
-    # predicted p = (2, 3, 1), 4 of 6 correct -> (4*6 - t.p) / sqrt((36 - p.p)(36 - t.t))
-    assert tasks.mcc([0, 1, 1, 1, 2, 0], [0, 0, 1, 1, 2, 2]) == pytest.approx(
-        (24 - 12) / np.sqrt((36 - 14) * (36 - 12)))
-    assert tasks.mcc([1, 1, 1], [1, 1, 1]) == 0.0
-    m = tasks.classification_metrics(p, g, 2)
-    assert m["f1"] == pytest.approx(0.75) and m["accuracy"] == 0.75
-    assert set(tasks.classification_metrics(pred, gold, 3)) == {"accuracy", "f1", "macro_f1", "mcc"}
-
-
-def test_correlations_match_scipy():
-    # scipy.stats docs: spearmanr([1,2,3,4,5], [5,6,7,8,7]) = 0.8207826816681233 (with ties)
-    assert tasks.spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(0.8207826816681233)
-    # scipy.stats docs: pearsonr([1, 2, 3, 4, 5], [10, 9, 2.5, 6, 4]) = -0.7426106572325057
-    assert tasks.pearson([1, 2, 3, 4, 5], [10, 9, 2.5, 6, 4]) == pytest.approx(-0.7426106572325057)
-    assert tasks.spearman([1, 2, 3], [3, 3, 3]) == 0.0   # undefined: constant -> 0
-    m = tasks.regression_metrics([0.1, 0.2, 0.4], [1, 2, 3])
-    assert m["spearman"] == pytest.approx(1.0) and m["mse"] > 0
-
-
-def test_entities_and_entity_f1_match_seqeval():
-    # seqeval docstring / README examples
-    assert tasks.get_entities(["B-PER", "I-PER", "O", "B-LOC"]) == [("PER", 0, 1), ("LOC", 3, 3)]
-    y_true = [["O", "O", "O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
-    y_pred = [["O", "O", "B-MISC", "I-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
-    p, r, f = tasks.entity_f1(y_pred, y_true)
-    assert (p, r, f) == (0.5, 0.5, 0.5)
-    # non-strict (conlleval) chunking: I- after O or another type starts a chunk
-    assert tasks.get_entities(["O", "I-PER", "I-PER", "I-LOC", "B-LOC", "I-LOC"]) == [
-        ("PER", 1, 2), ("LOC", 3, 3), ("LOC", 4, 5)]
-    assert tasks.get_entities(["S-A", "B-B", "E-B", "O"]) == [("A", 0, 0), ("B", 1, 2)]
-    assert tasks.get_entities([["B-A"], ["I-A"]]) == [("A", 0, 0), ("A", 2, 2)]
-    m = tasks.tagging_metrics([["O", "B-A"]], [["B-A", "B-A"]])
-    assert m["precision"] == 1.0 and m["recall"] == 0.5 and m["accuracy"] == 0.5
-    assert tasks.entity_f1([["O"]], [["O"]]) == (0.0, 0.0, 0.0)
-
-
-def test_squad_official_scores():
-    assert tasks.normalize_answer("The  Quick, brown fox!") == "quick brown fox"
-    assert tasks.squad_exact("the Eiffel tower.", "Eiffel Tower") == 1.0
-    assert tasks.squad_f1("the cat sat", "a cat sat down") == pytest.approx(0.8)
-    assert tasks.squad_f1("", "") == 1.0 and tasks.squad_f1("x", "") == 0.0
-    exs = [tasks.QAExample("a", "?", "c", [("Denver Broncos", 0), ("the Broncos", 0)], False, 1),
-           tasks.QAExample("b", "?", "c", [], True, 2),
-           tasks.QAExample("c", "?", "c", [("blue", 0)], False, 3)]
-    preds = {"a": "Broncos", "b": "", "c": "red"}
-    s = tasks.squad_scores(preds, exs)
-    assert s["exact_match"] == pytest.approx(100 * 2 / 3)
-    assert s["f1"] == pytest.approx(100 * (1 + 1 + 0) / 3)
-    assert s["HasAns_exact"] == pytest.approx(50.0) and s["NoAns_exact"] == 100.0
-    assert "HasAns_exact" not in tasks.squad_scores({"c": "blue"}, exs[2:])

@@ -76,16 +76,22 @@ def test_trainer_updates_shared_parameter_once():
 
 
 def test_gradient_sums_both_uses():
+    """The shared weight's gradient is exactly the sum of its two uses (embedding lookup and
+    decoder), computed here by hand for loss = sum(decoder(dense(embed(x))))."""
     x = tokens()
     m = built(EmbedWithDecoder(use_mlm=True), x)
     with mx.autograd.record():
         m(x).sum().backward()
     g = m.word_embed.weight.grad().asnumpy()
-    # Decoder use alone contributes sum over positions of the decoder input to every row.
-    h = m.mlm_decoder[0](m.word_embed(x)).asnumpy().reshape(-1, m.word_embed.weight.shape[1])
-    decoder_part = np.tile(h.sum(axis=0), (g.shape[0], 1))
-    assert not np.allclose(g, 0)
-    assert not np.allclose(g, decoder_part)  # the embedding use contributes too
+    W = m.word_embed.weight.data().asnumpy()                       # (V, U), shared
+    A = m.mlm_decoder[0].weight.data().asnumpy()                   # (U, U)
+    ids = x.asnumpy().astype(int).reshape(-1)
+    h = m.mlm_decoder[0](m.word_embed(x)).asnumpy().reshape(len(ids), -1)   # decoder input
+    as_decoder = np.tile(h.sum(axis=0), (W.shape[0], 1))          # d/dW of sum(h @ W.T)
+    as_embedding = np.zeros_like(W)                                # rows looked up get
+    np.add.at(as_embedding, ids, W.sum(axis=0) @ A)                # dL/dE = 1 @ W @ A
+    np.testing.assert_allclose(g, as_decoder + as_embedding, rtol=1e-5, atol=1e-5)
+    assert np.abs(as_embedding).max() > 1e-3 and np.abs(as_decoder).max() > 1e-3
 
 
 def test_export_writes_shared_tensor_once(tmp_path):
@@ -142,7 +148,11 @@ def test_stacked_on_subclass_extends_inherited_ties():
     m = More()
     assert m.mlm_decoder[1].weight is m.word_embed.weight
     assert m.extra.weight is m.mlm_decoder[0].weight
-    assert EmbedWithDecoder(use_mlm=True).mlm_decoder[1].weight is not None
+    base = EmbedWithDecoder(use_mlm=True)               # the subclass's tie is not the base's
+    assert ties_of(base) == {"mlm_decoder.1.weight": "word_embed.weight"}
+    assert ties_of(m) == {"mlm_decoder.1.weight": "word_embed.weight",
+                          "extra.weight": "mlm_decoder.0.weight",
+                          "extra.bias": "mlm_decoder.0.bias"}
 
 
 def test_nested_block_ties_are_reported_with_prefix():

@@ -18,9 +18,8 @@ from checkpoints._mx_compat import structural_params
 from checkpoints.ties import declared_ties
 from hf_port import assert_valid_close, attention_mask, batch, gather, nd, randomize_torch
 from zoo import cli as zoo_cli
+from hf_port import requires_oracles, torch, transformers  # noqa: F401
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 ATOL = 1e-4
 SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
@@ -75,6 +74,7 @@ def test_declaration_says_the_tie_is_conditional():
     assert untied.mlm_decoder.decoder.weight is not untied.word_embed.weight
 
 
+@requires_oracles
 @pytest.mark.parametrize("family", list(CASES))
 def test_untied_hugging_face_checkpoint_both_ways(family, tmp_path):
     _, arch, base_attr, _, flags, pad = CASES[family]
@@ -119,6 +119,7 @@ def test_untied_hugging_face_checkpoint_both_ways(family, tmp_path):
                                atol=1e-6, rtol=0)
 
 
+@requires_oracles
 def test_flag_says_tied_but_tensors_differ_converts_untied(tmp_path):
     """transformers 5 writes ``tie_word_embeddings: true`` for T5 v1.1 while keeping a
     separate head; the tensors decide."""
@@ -134,6 +135,7 @@ def test_flag_says_tied_but_tensors_differ_converts_untied(tmp_path):
     assert _vocab_sized(info) == ["mlm_decoder.decoder.weight", "word_embed.weight"]
 
 
+@requires_oracles
 def test_flag_says_tied_and_tensors_agree_stays_tied(tmp_path):
     hf = _hf("bert")
     with torch.no_grad():
@@ -167,6 +169,7 @@ def _param(model, name):
     return structural_params(model)[name].data().asnumpy()
 
 
+@requires_oracles
 def test_untied_electra_generator_pair(tmp_path):
     """ELECTRA's switched tie is the generator's LM head (ElectraForMaskedLM)."""
     sizes = dict(embedding_size=16, max_position_embeddings=64, type_vocab_size=2,

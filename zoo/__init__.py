@@ -70,7 +70,7 @@ def get_model(name, *, pretrained=None, ctx=None, task=None, num_classes=None, *
     flags = {k: v for k, v in flags.items() if v}
     if num_classes is not None and task is None:
         task = "classification"
-    if task is not None and family.tasks and task not in family.tasks:
+    if task is not None and family.tasks is not None and task not in family.tasks:
         raise ValueError(f"unknown task {task!r} for {family.name} models; known: "
                          f"{', '.join(family.tasks)}")
     if pretrained is not None:
@@ -148,3 +148,24 @@ def _load_pretrained(model, path, ctx, family):
         model.collect_params().reset_ctx(ctx)
     model.load_report = report
     return model
+
+
+def _register_external_families():
+    """Families defined outside the zoo register themselves when their module is imported:
+    the modules named in ``TIEZOO_FAMILIES`` (comma-separated, on the Python path) and the
+    ``tiezoo.families`` entry points of installed packages, so that the ``zoo`` programs
+    know them too."""
+    import importlib
+    import importlib.metadata
+    import os
+    for module in filter(None, (m.strip() for m in os.environ.get("TIEZOO_FAMILIES", "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ImportError(f"TIEZOO_FAMILIES names {module!r}, which cannot be imported "
+                              f"({e}); put its folder on PYTHONPATH or fix the name") from None
+    for entry in importlib.metadata.entry_points(group="tiezoo.families"):
+        entry.load()
+
+
+_register_external_families()

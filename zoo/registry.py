@@ -44,7 +44,9 @@ class Family:
         checkpoint without them is no reason for a warning.
     kind: ``"encoder"``, ``"decoder"`` or ``"encoder-decoder"``: which forward contract of
         API.md the backbone keeps.
-    tasks: the finetuning tasks its task models support.
+    tasks: the finetuning tasks its task models support; None (encoder families, whose task
+        model is the backbone plus any head of :mod:`heads` on ``(seq, pooled)``): every
+        registered task head.
     recipe: the pretraining recipe (see :mod:`zoo.recipes`), or None; its ``flags`` are the
         switches of the model that pretraining trains.
     vocab_kind: the vocabulary ``zoo pretrain --vocab-size`` trains for it (``build_vocab``
@@ -64,7 +66,7 @@ class Family:
     flags: Mapping[str, str] = dataclasses.field(default_factory=dict)
     head_prefixes: tuple = ("head.",)
     kind: str = ENCODER
-    tasks: tuple = ()
+    tasks: Optional[tuple] = None
     recipe: Optional[object] = None
     vocab_kind: str = "wordpiece"
     converter: Optional[object] = None

@@ -20,6 +20,8 @@ import mxnet as mx
 import numpy as np
 
 import checkpoints
+from checkpoints._mx_compat import structural_params
+from checkpoints.atomic import atomic_open, atomic_path, atomic_write
 
 __all__ = ["UsageError", "parse_contexts", "parse_overrides", "learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
            "Watchdog", "seed_everything", "step_seed", "layerwise_lr_mults"]
@@ -85,7 +87,7 @@ def make_trainer(model, *, optimizer="adamw", lr=1e-4, weight_decay=0.01):
     """
     import gluonnlp  # noqa: F401  (registers "bertadam")
     params = model.collect_params()
-    for name, p in model._collect_params_with_prefix().items():
+    for name, p in structural_params(model).items():
         if _no_decay(name):
             p.wd_mult = 0.0
     opt_name = {"adamw": "bertadam", "lamb": "lamb", "adam": "adam", "sgd": "sgd"}[optimizer]
@@ -135,7 +137,7 @@ def layerwise_lr_mults(model, decay):
     """Layer-wise lr decay: set ``lr_mult`` by depth, the layer index parsed from structural
     names (``encoder.layers.{i}.``): encoder layer i (of N) -> decay^(N-i), everything else of
     the backbone (embeddings) -> decay^(N+1), head and pooler -> 1. Returns {name: mult}."""
-    params = model._collect_params_with_prefix()
+    params = structural_params(model)
     layer_re = re.compile(r"(?:^|\.)layers\.(\d+)\.")
     depth = {}
     for name in params:
@@ -287,10 +289,10 @@ class MetricsLog:
                         continue  # a line cut by a kill
                     if rec.get("step", 0) <= resume_step:
                         keep.append(line if line.endswith("\n") else line + "\n")
-            with open(path, "w") as f:
+            with atomic_open(path, durable=False) as f:
                 f.writelines(keep)
-        elif resume_step is None and os.path.exists(path):
-            os.unlink(path)
+        elif resume_step is None:
+            atomic_write(path, "", durable=False)   # a fresh log replaces an old one whole
 
     def write(self, **record):
         with open(self.path, "a") as f:
@@ -326,10 +328,11 @@ def plot_metrics(metrics_path, png_path, keys=("loss",), title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = png_path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    try:
+        with atomic_path(png_path, durable=False) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return png_path
 
 

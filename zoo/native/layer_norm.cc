@@ -9,6 +9,10 @@
 // Backward receives [dy, x, gamma, beta, y] and writes [dx, dgamma, dbeta]. MXNet passes no
 // write/add request to extension ops, so every output is overwritten: the Python side uses
 // this op only for parameters whose grad_req is "write".
+//
+// Portability: the library is compiled for the architecture's baseline (no -march=native: a
+// cache shared by the nodes of a cluster must run on all of them), and the row kernels are
+// cloned for AVX-512 and AVX2 with GCC's target_clones, chosen at load time by the CPU.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -21,6 +25,14 @@
 using namespace mxnet::ext;
 
 namespace {
+
+// One clone per instruction set on x86-64 (dispatched by the dynamic loader from the CPU's
+// features); the compiler's baseline elsewhere.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TIEZOO_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TIEZOO_KERNEL
+#endif
 
 // Rows are split over OpenMP threads only when there is enough work for them. The library
 // is built with -fopenmp against the same libgomp as MXNet, so this runs on the calling
@@ -49,6 +61,8 @@ void ForRowRanges(int64_t rows, int64_t cols, int workers, Fn fn) {
 
 // Mean and 1/sqrt(var + eps) of one row in one pass; double sums keep E[x^2] - E[x]^2 exact
 // enough for float32 activations.
+// Inlined into each clone of the kernels below, so it is compiled for each instruction set.
+inline __attribute__((always_inline))
 void RowMoments(const float* x, int64_t cols, float eps, float* mean, float* rstd) {
   double sum = 0.0, sq = 0.0;
   for (int64_t c = 0; c < cols; ++c) {
@@ -60,6 +74,46 @@ void RowMoments(const float* x, int64_t cols, float eps, float* mean, float* rst
   double var = std::max(0.0, sq / cols - m * m);
   *mean = static_cast<float>(m);
   *rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
+}
+
+// y = (x - mean) * rstd * gamma + beta for rows [begin, end).
+TIEZOO_KERNEL
+void ForwardRows(const float* x, const float* gamma, const float* beta, float* y,
+                 int64_t begin, int64_t end, int64_t cols, float eps) {
+  for (int64_t r = begin; r < end; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float mean, rstd;
+    RowMoments(xr, cols, eps, &mean, &rstd);
+    for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mean) * rstd * gamma[c] + beta[c];
+  }
+}
+
+// dx for rows [begin, end), and this worker's partial sums of dgamma (pg) and dbeta (pb);
+// xhat: scratch of cols floats.
+TIEZOO_KERNEL
+void BackwardRows(const float* dy, const float* x, const float* gamma, float* dx, float* pg,
+                  float* pb, float* xhat, int64_t begin, int64_t end, int64_t cols, float eps) {
+  for (int64_t r = begin; r < end; ++r) {
+    const float* xr = x + r * cols;
+    const float* dyr = dy + r * cols;
+    float mean, rstd;
+    RowMoments(xr, cols, eps, &mean, &rstd);
+    double sum_g = 0.0, sum_gx = 0.0;
+    for (int64_t c = 0; c < cols; ++c) {
+      xhat[c] = (xr[c] - mean) * rstd;
+      float g = dyr[c] * gamma[c];
+      sum_g += g;
+      sum_gx += g * xhat[c];
+      pg[c] += dyr[c] * xhat[c];
+      pb[c] += dyr[c];
+    }
+    const float mean_g = static_cast<float>(sum_g / cols);
+    const float mean_gx = static_cast<float>(sum_gx / cols);
+    float* dxr = dx + r * cols;
+    for (int64_t c = 0; c < cols; ++c)
+      dxr[c] = rstd * (dyr[c] * gamma[c] - mean_g - xhat[c] * mean_gx);
+  }
 }
 
 float ParseEps(const std::unordered_map<std::string, std::string>& attrs) {
@@ -116,13 +170,7 @@ MXReturnValue Forward(const std::unordered_map<std::string, std::string>& attrs,
   const int64_t cols = (*inputs)[0].shape.back();
   const int64_t rows = (*inputs)[0].size() / cols;
   ForRowRanges(rows, cols, WorkerCount(rows * cols), [=](int, int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x + r * cols;
-      float* yr = y + r * cols;
-      float mean, rstd;
-      RowMoments(xr, cols, eps, &mean, &rstd);
-      for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - mean) * rstd * gamma[c] + beta[c];
-    }
+    ForwardRows(x, gamma, beta, y, begin, end, cols, eps);
   });
   return MX_SUCCESS;
 }
@@ -150,28 +198,8 @@ MXReturnValue Backward(const std::unordered_map<std::string, std::string>& attrs
   std::vector<float> partial(static_cast<size_t>(workers) * 2 * cols, 0.0f);
   ForRowRanges(rows, cols, workers, [&, eps, cols](int w, int64_t begin, int64_t end) {
     float* pg = partial.data() + static_cast<size_t>(w) * 2 * cols;
-    float* pb = pg + cols;
     std::vector<float> xhat(cols);
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x + r * cols;
-      const float* dyr = dy + r * cols;
-      float mean, rstd;
-      RowMoments(xr, cols, eps, &mean, &rstd);
-      double sum_g = 0.0, sum_gx = 0.0;
-      for (int64_t c = 0; c < cols; ++c) {
-        xhat[c] = (xr[c] - mean) * rstd;
-        float g = dyr[c] * gamma[c];
-        sum_g += g;
-        sum_gx += g * xhat[c];
-        pg[c] += dyr[c] * xhat[c];
-        pb[c] += dyr[c];
-      }
-      const float mean_g = static_cast<float>(sum_g / cols);
-      const float mean_gx = static_cast<float>(sum_gx / cols);
-      float* dxr = dx + r * cols;
-      for (int64_t c = 0; c < cols; ++c)
-        dxr[c] = rstd * (dyr[c] * gamma[c] - mean_g - xhat[c] * mean_gx);
-    }
+    BackwardRows(dy, x, gamma, dx, pg, pg + cols, xhat.data(), begin, end, cols, eps);
   });
   for (int64_t c = 0; c < cols; ++c) {
     float g = 0.0f, b = 0.0f;

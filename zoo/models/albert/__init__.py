@@ -2,8 +2,6 @@
 shared by all layers (one ``@tied`` declaration). ``config.py``, ``model.py``, ``convert.py``
 (Hugging Face names), ``pretrain.py`` (MLM + SOP); :data:`FAMILY` is what the rest of the
 zoo knows of it."""
-from heads import TASKS
-
 from ...registry import Family
 from . import convert
 from .config import DEFAULT_PRESET, PRESETS, AlbertConfig
@@ -18,7 +16,7 @@ FAMILY = Family(
     default_preset=DEFAULT_PRESET,
     flags={"use_mlm": "masked-LM head", "use_sop": "sentence-order-prediction head"},
     head_prefixes=("mlm_decoder.", "sop_classifier.", "head."),
-    tasks=TASKS, recipe=RECIPE, vocab_kind="sentencepiece", converter=convert,
+    recipe=RECIPE, vocab_kind="sentencepiece", converter=convert,
     vocab_parameters=("word_embed.weight", "mlm_decoder.decoder.weight",
                       "mlm_decoder.decoder.bias"),
     file_decides=convert.FILE_DECIDES,

@@ -2,8 +2,6 @@
 (the transformer encoder every BERT-shaped family shares), ``model.py`` (backbone,
 pretraining and task models), ``convert.py`` (Hugging Face and GluonNLP 0.10 names),
 ``pretrain.py`` (MLM + NSP); :data:`FAMILY` is what the rest of the zoo knows of it."""
-from heads import TASKS
-
 from ...registry import Family
 from . import convert
 from .config import DEFAULT_PRESET, PRESETS, BertConfig
@@ -19,7 +17,7 @@ FAMILY = Family(
     default_preset=DEFAULT_PRESET,
     flags={"use_mlm": "masked-LM head", "use_nsp": "next-sentence-prediction head"},
     head_prefixes=("mlm_decoder.", "nsp_classifier.", "head."),
-    tasks=TASKS, recipe=RECIPE, vocab_kind="wordpiece", converter=convert,
+    recipe=RECIPE, vocab_kind="wordpiece", converter=convert,
     vocab_parameters=("word_embed.weight", "mlm_decoder.decoder.weight",
                       "mlm_decoder.decoder.bias"),
     file_decides=convert.FILE_DECIDES,

@@ -3,8 +3,6 @@ pretraining, a generator sharing its embedding tables. ``config.py``, ``model.py
 ``convert.py`` (Hugging Face names, generator + discriminator folder pairs), ``pretrain.py``
 (generator MLM + replaced token detection); :data:`FAMILY` is what the rest of the zoo knows
 of it."""
-from heads import TASKS
-
 from ...registry import Family
 from . import convert
 from .config import DEFAULT_PRESET, PRESETS, ElectraConfig
@@ -20,7 +18,7 @@ FAMILY = Family(
     default_preset=DEFAULT_PRESET,
     flags={"use_mlm": "generator + replaced-token-detection pretraining model"},
     head_prefixes=("generator.", "rtd_classifier.", "head."),
-    tasks=TASKS, recipe=RECIPE, vocab_kind="wordpiece", converter=convert,
+    recipe=RECIPE, vocab_kind="wordpiece", converter=convert,
     vocab_parameters=("word_embed.weight", "generator.mlm_decoder.decoder.weight",
                       "generator.mlm_decoder.decoder.bias"),
     file_decides=convert.FILE_DECIDES,

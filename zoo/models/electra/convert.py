@@ -28,7 +28,7 @@ names; ``ElectraModel`` converts alone, both ways.
 """
 import re
 
-from checkpoints._mx_compat import remove_child
+from checkpoints._mx_compat import remove_child, structural_params
 
 from ...convert.names import (compile_pairs, lookup, check_architecture, fields_from_hf,
                               hf_activation, hf_task_architectures, name_pairs, task_from_names)
@@ -306,7 +306,7 @@ def drop_unloaded(block, missing):
     missing = list(missing)
     generator = [n for n in missing if n.startswith(GENERATOR_PREFIX)]
     if generator and getattr(block, "generator", None) is not None:
-        own = {n for n in block._collect_params_with_prefix() if n.startswith(GENERATOR_PREFIX)}
+        own = {n for n in structural_params(block) if n.startswith(GENERATOR_PREFIX)}
         from checkpoints import ties_of
         own -= set(ties_of(block))
         if own <= set(generator):

@@ -1,8 +1,6 @@
 """RoBERTa (Liu et al., 2019), one folder: BERT's encoder with fairseq's position ids and
 no token types. ``config.py``, ``model.py``, ``convert.py`` (Hugging Face names),
 ``pretrain.py`` (MLM alone); :data:`FAMILY` is what the rest of the zoo knows of it."""
-from heads import TASKS
-
 from ...registry import Family
 from . import convert
 from .config import DEFAULT_PRESET, PRESETS, RobertaConfig
@@ -17,7 +15,7 @@ FAMILY = Family(
     default_preset=DEFAULT_PRESET,
     flags={"use_mlm": "masked-LM head"},
     head_prefixes=("mlm_decoder.", "head."),
-    tasks=TASKS, recipe=RECIPE, vocab_kind="wordpiece", converter=convert,
+    recipe=RECIPE, vocab_kind="wordpiece", converter=convert,
     vocab_parameters=("word_embed.weight", "mlm_decoder.decoder.weight",
                       "mlm_decoder.decoder.bias"),
     file_decides=convert.FILE_DECIDES,
