@@ -1,11 +1,13 @@
 """BART (Lewis et al., 2020), one folder: ``config.py`` (config and presets), ``layers.py``
 (encoder and decoder stacks), ``model.py`` (the model, its LM head, encoder-only variant),
-``convert.py`` (Hugging Face names); :data:`FAMILY` is what the rest of the zoo knows of it.
-What BART shares with T5 (attention, masks, incremental decoding) is zoo/encoder_decoder.py."""
+``convert.py`` (Hugging Face names), ``pretrain.py`` (text infilling); :data:`FAMILY` is what
+the rest of the zoo knows of it. What BART shares with T5 (attention, masks, incremental
+decoding) is zoo/encoder_decoder.py."""
 from ...registry import ENCODER_DECODER, Family
 from . import convert
 from .config import DEFAULT_PRESET, PRESETS, BartConfig
 from .layers import BartDecoder, BartDecoderLayer, BartEncoder, BartEncoderLayer
+from .pretrain import RECIPE
 from .model import BartModel, build_bart
 
 __all__ = ["FAMILY", "BartConfig", "BartModel", "BartEncoder", "BartDecoder",
@@ -15,7 +17,7 @@ FAMILY = Family(
     name="bart", config_class=BartConfig, build=build_bart, presets=PRESETS,
     default_preset=DEFAULT_PRESET,
     flags={"use_lm": "language-model head", "encoder_only": "the encoder alone"},
-    head_prefixes=("lm_head.",), kind=ENCODER_DECODER, tasks=(), recipe=None,
+    head_prefixes=("lm_head.",), kind=ENCODER_DECODER, tasks=(), recipe=RECIPE,
     vocab_kind="byte_bpe", converter=convert,
     vocab_parameters=("word_embed.weight", "lm_head.weight", "lm_head.bias"),
     file_decides=convert.FILE_DECIDES,
