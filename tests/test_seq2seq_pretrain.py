@@ -89,10 +89,20 @@ def test_checkpoint_stores_the_shared_embedding_once_and_every_variant_loads_it(
         model = zoo.get_model(preset.split("_")[0], pretrained=final, **flags)
         report = model.load_report
         assert report.missing == [] and report.aliased == {}
-    # and it generates what its teacher-forced forward predicts
+
+
+
+@pytest.mark.slow
+def test_zoo_generate_reads_the_prompt_as_the_source(trained):
+    preset, out = trained
+    final = os.path.join(out, "model.params")
+    proc = zoo_program("generate", final, "--prompt", "Return the value of the attribute.",
+                       "--max-new-tokens", 10)
     model = zoo.get_model(preset.split("_")[0], pretrained=final, use_lm=True)
-    ids = tok.encode_pair("Return the value of the attribute.").ids
-    assert len(zoo.generate(model, [ids], max_new_tokens=8)[0]) == 8
+    tok = zoo.get_tokenizer(final)
+    ids = zoo.generate(model, [tok.encode_pair("Return the value of the attribute.").ids],
+                       max_new_tokens=10, eos_id=tok.sep_id)[0]
+    assert proc.stdout == tok.decode([t for t in ids if t != tok.sep_id]) + "\n"
 
 
 @pytest.mark.slow

@@ -198,3 +198,32 @@ def test_unsupported_feed_forward_is_a_clear_error(tmp_path):
     hf.save_pretrained(str(tmp_path / "hf"))
     with pytest.raises(convert.ConversionError, match="gated-silu.*'silu' is not supported"):
         convert.convert(tmp_path / "hf", tmp_path / "x.params")
+
+
+def _spiece(folder, text_corpus, pieces):
+    """A SentencePiece model of ``pieces`` pieces trained on the corpus, as spiece.model."""
+    import sentencepiece as spm
+    import io
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(input=str(text_corpus), model_writer=out, vocab_size=pieces,
+                                   pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)
+    (folder / "spiece.model").write_bytes(out.getvalue())
+
+
+@pytest.mark.parametrize("vocab,ok", [(300, True), (384, True), (99, False), (512, False)])
+def test_a_vocabulary_that_does_not_match_the_sentencepiece_model_is_one_clear_error(
+        tmp_path, text_corpus, vocab, ok, capsys):
+    hf = hf_t5(vocab_size=vocab)
+    hf.save_pretrained(str(tmp_path / "hf"))
+    _spiece(tmp_path / "hf", text_corpus, 200)           # 200 pieces + 100 sentinels = 300 ids
+    capsys.readouterr()
+    code = zoo_cli.main(["convert", str(tmp_path / "hf"), str(tmp_path / "t5.params")])
+    err = capsys.readouterr().err.strip()
+    if ok:
+        assert code == 0 and err == ""
+        assert "tokenizer/spiece.model" in inspect(str(tmp_path / "t5.params")).assets
+        return
+    assert code != 0 and "\n" not in err and "Traceback" not in err
+    assert f"{tmp_path / 'hf'}: the vocabulary does not match the SentencePiece model: " \
+           f"spiece.model gives 300 token ids (200 pieces + 100 sentinels) but the model's " \
+           f"embedding has {vocab} rows" in err

@@ -60,6 +60,8 @@ provides (``zoo/models/bert/convert.py`` is the reference)::
                                 Hugging Face keeps as two folders; the second folder's model
                                 is the tiezoo block HF_PAIR_PREFIX; config_from_hf(hf, hf2))
     describe_heads(block, heads) -> [str]                (optional: for the printed summary)
+    check_tokenizer(config, assets)                     (optional: ValueError when the
+                                tokenizer files of a folder do not fit the model's vocabulary)
 
 "heads" is the dict of ``zoo.get_model`` flags ``{use_mlm, use_nsp, task, num_classes}``.
 """

@@ -213,6 +213,12 @@ def load_hf(src, *, generator=None):
     assets = {}
     for f_folder in reversed([s[0] for s in sources]):      # the main folder's files win
         assets.update(hf_assets(f_folder))
+    check_tokenizer = getattr(table, "check_tokenizer", None)
+    if check_tokenizer is not None:
+        try:
+            check_tokenizer(config, assets)
+        except ValueError as e:
+            raise ConversionError(f"{folder}: {e}") from None
     assets[HF_CONFIG_ASSET] = json.dumps(hf_config, indent=2, sort_keys=True)
     description = arch
     if partner is not None:

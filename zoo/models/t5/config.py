@@ -116,7 +116,7 @@ _SIZES = {
 }
 PRESETS = {name: T5Config(**size) for name, size in _SIZES.items()}
 PRESETS["t5_tiny"] = T5Config(vocab_size=100, units=32, hidden_size=64, head_dim=8,
-                              num_layers=2, num_heads=4, relative_attention_num_buckets=8,
-                              relative_attention_max_distance=20, max_length=64,
+                              num_layers=2, num_heads=4, relative_attention_num_buckets=16,
+                              relative_attention_max_distance=32, max_length=64,
                               dropout=0.0, attention_dropout=0.0)
 DEFAULT_PRESET = "t5_small"

@@ -12,6 +12,7 @@ scale. Older configs said both with ``tie_word_embeddings: false``; transformers
 keeps the untied head in the file: the conversion driver unties a tie declared with
 ``when=`` where the file holds both tensors with different values.
 """
+import json
 import re
 
 from ...convert.names import check_architecture, compile_pairs, fields_from_hf, fields_to_hf, lookup
@@ -21,7 +22,8 @@ __all__ = ["FAMILY", "MODEL_TYPE", "HF_MODEL_TYPES", "HF_BACKBONE", "HF_HEADS", 
            "HF_TRANSPOSED", "HF_ARCHITECTURES", "HF_CONFIG_FIELDS", "FILE_DECIDES",
            "hf_to_tiezoo_name", "tiezoo_to_hf_name", "config_from_hf", "config_to_hf",
            "hf_heads", "hf_architecture", "hf_architecture_from_names", "hf_config_extra",
-           "heads_from_names", "config_fields_from_shapes", "drop_unloaded", "describe_heads"]
+           "heads_from_names", "config_fields_from_shapes", "drop_unloaded", "describe_heads",
+           "check_tokenizer"]
 
 FAMILY = "t5"
 MODEL_TYPE = "t5"
@@ -239,3 +241,41 @@ def describe_heads(block, heads):
     c = block.config
     tie = "tied to word_embed" if c.tie_word_embeddings else "untied"
     return [f"LM ({tie}, {'scaled' if c.scale_decoder_outputs else 'unscaled'})"]
+
+
+# T5's embedding is its SentencePiece vocabulary and sentinels, padded up to a multiple of 128
+_PADDING = 128
+
+
+def check_tokenizer(config, assets):
+    """``ValueError`` when the folder's ``spiece.model`` (plus its ``extra_ids`` sentinels,
+    100 unless tokenizer_config.json says otherwise) is not the vocabulary the model was
+    trained with: more ids than the embedding has rows (those tokens have no embedding),
+    or fewer than the embedding less its padding (the sentinels, counted from the end of
+    the tokenizer's vocabulary, would not be the model's)."""
+    model = assets.get("tokenizer/spiece.model")
+    if model is None:
+        return
+    import sentencepiece
+    sp = sentencepiece.SentencePieceProcessor()
+    try:
+        sp.LoadFromSerializedProto(bytes(model))
+    except Exception as e:  # sentencepiece raises RuntimeError/OSError with terse text
+        raise ValueError(f"spiece.model is not a valid SentencePiece model ({e})") from None
+    extra = 100
+    raw = assets.get("tokenizer/tokenizer_config.json")
+    if raw is not None:
+        try:
+            extra = int(json.loads(raw).get("extra_ids", extra))
+        except (ValueError, TypeError, AttributeError):
+            pass
+    pieces = sp.get_piece_size()
+    if sp.piece_to_id("<extra_id_0>") != sp.unk_id():
+        extra = 0                                # the model file holds the sentinels itself
+    ids, rows = pieces + extra, config.vocab_size
+    if not rows - _PADDING < ids <= rows:
+        raise ValueError(
+            f"the vocabulary does not match the SentencePiece model: spiece.model gives {ids} "
+            f"token ids ({pieces} pieces + {extra} sentinels) but the model's embedding has "
+            f"{rows} rows (a T5 embedding is its tokenizer's ids padded to a multiple of "
+            f"{_PADDING}); put the spiece.model the model was trained with in the folder")
