@@ -1,4 +1,5 @@
-"""Tokenization and pretraining-pipeline throughput, against GluonNLP 0.10's BERTTokenizer.
+"""Tokenization and pretraining-pipeline throughput, against GluonNLP 0.10's BERTTokenizer
+(WordPiece) and the tokenizers library / transformers (WordPiece and byte-level BPE).
 
     python benchmarks/data_pipeline.py                     # stdlib-docstring corpus, 1 core
     python benchmarks/data_pipeline.py --corpus my.txt --vocab vocab.txt
@@ -79,6 +80,8 @@ def main(argv=None):
     ap.add_argument("--max-bytes", type=int, default=8 << 20, help="stdlib corpus size cap")
     ap.add_argument("--vocab", help="vocab.txt (default: train one on the corpus)")
     ap.add_argument("--vocab-size", type=int, default=30522)
+    ap.add_argument("--bpe-vocab-size", type=int, default=50257,
+                    help="byte-level BPE vocabulary to train and tokenize with")
     ap.add_argument("--cores", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=3.0, help="minimum time per measurement")
     ap.add_argument("--batch-size", type=int, default=32)
@@ -183,6 +186,8 @@ def main(argv=None):
         tok_rate("transformers BertTokenizerFast, batch",
                  lambda: sum(map(len, hf(sentences, add_special_tokens=False)["input_ids"])))
 
+    _byte_bpe_rates(files, sentences, tmp, args, results, tok_rate)
+
     print(f"pipeline (files -> masked batches, B={args.batch_size}, L<={args.seq_len}; "
           f"tokens = non-padding tokens yielded):")
 
@@ -223,9 +228,52 @@ def main(argv=None):
               f"the pipeline must exceed 10x it: <= {best / 10 / 1e3:.1f} k tokens/s of training "
               f"is covered by one core")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        from checkpoints.atomic import atomic_write
+        atomic_write(args.json, json.dumps(results, indent=2))
     return 0
+
+
+def _byte_bpe_rates(files, sentences, tmp, args, results, tok_rate):
+    """GPT-2-style byte-level BPE: training (tiezoo's pure Python against the tokenizers
+    library's trainer) and tokenization (pure Python, the tokenizers backend, transformers)."""
+    from zoo.tokenizers import build_vocab, get_tokenizer
+    print(f"byte-level BPE, GPT-2 layout, {args.bpe_vocab_size} tokens asked for:")
+    folder = os.path.join(tmp, "bpe")
+    t0 = _clock()
+    py = build_vocab("byte_bpe", args.bpe_vocab_size, files, folder, layout="gpt2")
+    ours = _clock() - t0
+    results["byte_bpe_train_s"] = ours
+    line = f"  train: tiezoo pure Python {ours:.2f} s ({py.vocab_size} tokens)"
+    try:
+        from tokenizers import ByteLevelBPETokenizer
+    except ImportError:
+        print(line + "; tokenizers trainer: not installed")
+        rust = None
+    else:
+        t0 = _clock()
+        ByteLevelBPETokenizer().train(files, vocab_size=py.vocab_size, min_frequency=2,
+                                      show_progress=False, special_tokens=["<|endoftext|>"])
+        theirs = _clock() - t0
+        results["byte_bpe_train_tokenizers_s"] = theirs
+        print(line + f"; tokenizers trainer {theirs:.2f} s (tiezoo at {theirs / ours:.2f}x "
+                     f"its speed)")
+        rust = get_tokenizer(folder, backend="tokenizers")
+    tok_rate("tiezoo byte-level BPE, pure Python (default)",
+             lambda: sum(len(py.encode(s)) for s in sentences))
+    if rust is not None:
+        tok_rate("tiezoo byte-level BPE, tokenizers backend, batch",
+                 lambda: sum(map(len, rust.encode_batch(sentences))))
+        mismatch = sum(rust.encode(s) != py.encode(s) for s in sentences)
+        print(f"    pure Python vs tokenizers backend: {mismatch} of {len(sentences)} differ")
+        results["byte_bpe_python_vs_tokenizers_mismatches"] = mismatch
+    try:
+        from transformers import GPT2TokenizerFast
+        hf = GPT2TokenizerFast.from_pretrained(folder)
+    except Exception as e:  # optional reference
+        print(f"  transformers GPT2TokenizerFast: unavailable ({type(e).__name__})")
+    else:
+        tok_rate("transformers GPT2TokenizerFast, batch",
+                 lambda: sum(map(len, hf(sentences, add_special_tokens=False)["input_ids"])))
 
 
 def _bert_base_step_time(batch, seq_len, steps=2):

@@ -8,8 +8,9 @@ Parameter, so sharing one after construction has to touch those three directly.
 A port to MXNet 2.0 (where ``_reg_params`` and ``ParameterDict`` are gone and
 ``Block.share_parameters`` accepts structural names) rewrites this module only.
 
-The one piece that is not about parameters, :func:`configure_onednn_isa`, is here because it
-too is a fact about the MXNet 1.9.1 wheel (the oneDNN build inside it), to revisit in a port.
+The pieces that are not about parameters, :func:`configure_onednn_isa` and the kvstore's
+barrier and release, are here because they too are facts about the MXNet 1.9.1 wheel (the
+oneDNN build inside it, private kvstore methods), to revisit in a port.
 """
 import ctypes
 import os
@@ -22,7 +23,8 @@ __all__ = [
     "Block", "Parameter", "structural_params", "iter_blocks", "replace_parameter", "remove_child",
     "shape_is_known", "merge_shapes", "set_shape", "param_dtype", "is_initialized",
     "numpy_view", "adopt_data", "ensure_initialized", "param_ndarray", "configure_onednn_isa",
-    "replace_data", "sync_layer_sizes", "clear_cached_graphs",
+    "replace_data", "sync_layer_sizes", "clear_cached_graphs", "kvstore_barrier",
+    "release_kvstore",
 ]
 
 
@@ -222,3 +224,20 @@ def configure_onednn_isa():
     finally:
         del os.environ["DNNL_MAX_CPU_ISA"]
     return "AVX2"
+
+
+def kvstore_barrier(kv):
+    """Wait until every worker of a distributed kvstore gets here (MXNet 1.9.1 names it
+    ``KVStore._barrier``)."""
+    kv._barrier()
+
+
+def release_kvstore(kv):
+    """Free a kvstore now, not whenever garbage collection gets to it: for a distributed
+    one this is ps-lite's exit handshake (a barrier over every process of the job), which
+    the caller wants to happen at a point it chooses and watches. Freeing twice is
+    harmless: ``KVStore.__del__`` later frees a null handle, which MXNet ignores."""
+    from mxnet.base import _LIB, check_call
+    handle, kv.handle = kv.handle, None
+    if handle is not None:
+        check_call(_LIB.MXKVStoreFree(handle))

@@ -71,7 +71,7 @@ def make_task_head(task, units, *, num_classes=None, dropout=0.1, initializer_ra
     """The head registered for ``task`` on a backbone of width ``units``."""
     head_class = _TASK_HEADS.get(task)
     if head_class is None:
-        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(list_task_heads())}")
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(list_task_heads())}")
     if head_class.needs_num_classes:
         if not num_classes or num_classes < 1:
             raise ValueError(f"task {task!r} needs num_classes >= 1, got {num_classes!r}")

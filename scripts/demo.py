@@ -82,7 +82,8 @@ def main(argv=None):
     _run("pretrain.py", "--model", args.model, "--corpus", train_txt, "--eval-corpus", eval_txt,
          "--vocab", vocab_dir, "--output", pre_dir, "--max-steps", args.pretrain_steps,
          "--batch-size", 32, "--max-seq-length", 64, "--lr", "2e-4", "--save-every",
-         max(1, args.pretrain_steps // 3), "--log-every", 25, "--seed", args.seed)
+         max(1, args.pretrain_steps // 3), "--log-every", 25, "--seed", args.seed,
+         "--overwrite")  # the demo's own folder: a rerun replaces it
     rows = [json.loads(l) for l in open(os.path.join(pre_dir, "metrics.jsonl"))]
     train_rows = [r for r in rows if r["split"] == "train"]
     evals = [r for r in rows if r["split"] == "eval"]

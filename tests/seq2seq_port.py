@@ -81,19 +81,3 @@ def hf_forward(model, src, src_valid, tgt=None, tgt_valid=None):
     with torch.no_grad():
         return model(**kwargs)
 
-
-BART_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-
-
-def write_bart_style_bpe(folder, corpus, vocab_size=400):
-    """A byte-level BPE of BART's (RoBERTa's) layout trained with the ``tokenizers`` package
-    on the text file ``corpus``: ``<s> <pad> </s> <unk> <mask>`` at ids 0..4; vocab.json +
-    merges.txt in ``folder``. Returns the folder."""
-    import os
-    from tokenizers import ByteLevelBPETokenizer
-    os.makedirs(folder, exist_ok=True)
-    bpe = ByteLevelBPETokenizer()
-    bpe.train([str(corpus)], vocab_size=vocab_size, min_frequency=2, show_progress=False,
-              special_tokens=BART_SPECIALS)
-    bpe.save_model(str(folder))
-    return folder

@@ -3,6 +3,8 @@ import collections
 import gzip
 import json
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -350,3 +352,85 @@ def test_stdlib_corpus_is_deterministic(tmp_path):
     assert text == (tmp_path / "b.txt").read_text(encoding="utf-8")
     docs = [d for d in text.split("\n\n") if d.strip()]
     assert len(docs) == a["documents"]
+
+
+def _rows(batches):
+    """The rows (original ids, before masking) of ``batches``, as a sorted list of tuples."""
+    out = []
+    for b in batches:
+        orig = _originals(b)
+        out += [tuple(orig[r, :b["valid_length"][r]].tolist()) for r in range(orig.shape[0])]
+    return sorted(out)
+
+
+@pytest.mark.parametrize("task", [None, "nsp"])
+def test_one_document_corpus_trains_on_several_workers(tmp_path, tok, task):
+    """A corpus that is one document (no blank line) is dealt out by sequence: each of two
+    workers gets batches, together exactly the single worker's sequences; resume stays exact
+    inside such a block."""
+    rng = random.Random(9)
+    path = tmp_path / "one_doc.txt"
+    path.write_text("\n".join(" ".join(rng.choices(WORDS, k=rng.randint(3, 20)))
+                              for _ in range(300)) + "\n")
+    kw = dict(batch_size=4, max_seq_length=32, task=task, num_epochs=1, seed=5)
+    single = list(PretrainingPipeline([str(path)], tok, **kw))
+    shards = [list(PretrainingPipeline([str(path)], tok, num_shards=2, shard_index=k, **kw))
+              for k in range(2)]
+    assert all(len(s) >= len(single) // 2 - 1 for s in shards)
+    assert _rows(shards[0] + shards[1]) == _rows(single)
+    assert not set(_rows(shards[0])) & set(_rows(shards[1]))
+    p = PretrainingPipeline([str(path)], tok, num_shards=2, shard_index=1, **kw)
+    it = iter(p)
+    for _ in range(3):
+        next(it)
+    q = PretrainingPipeline([str(path)], tok, num_shards=2, shard_index=1, **kw)
+    q.load_state_dict(json.loads(json.dumps(p.state_dict())))
+    assert all(_same(x, y) for x, y in zip(list(q), shards[1][3:]))
+
+
+def test_few_documents_many_workers_and_too_little_text(tmp_path, tok):
+    """Three documents on four workers: every worker gets sequences and the four shards hold
+    every token once; a corpus of one sequence on two workers names what to do."""
+    rng = random.Random(2)
+    docs = ["\n".join(" ".join(rng.choices(WORDS, k=12)) for _ in range(40)) for _ in range(3)]
+    path = tmp_path / "three.txt"
+    path.write_text("\n\n".join(docs) + "\n")
+    kw = dict(batch_size=2, max_seq_length=32, task=None, num_epochs=1, seed=1)
+    got = collections.Counter()
+    for k in range(4):
+        batches = list(PretrainingPipeline([str(path)], tok, num_shards=4, shard_index=k, **kw))
+        assert batches, k
+        for row in _rows(batches):
+            got.update(t for t in row if t not in (tok.cls_id, tok.sep_id))
+    assert got == collections.Counter(t for d in docs for line in d.split("\n")
+                                      for t in tok.encode(line))
+    short = tmp_path / "short.txt"
+    short.write_text("w1 w2 w3\n")
+    assert list(PretrainingPipeline([str(short)], tok, num_shards=2, shard_index=0, **kw))
+    with pytest.raises(DataError, match=r"no training text for shard 1 of 2 in 1 file\(s\): "
+                                        r".*short\.txt; the corpus gives fewer training "
+                                        r"sequences than workers: add text or use fewer"):
+        list(PretrainingPipeline([str(short)], tok, num_shards=2, shard_index=1, **kw))
+
+
+@pytest.mark.slow
+def test_one_document_corpus_pretrains_on_two_distributed_workers(tmp_path, text_corpus):
+    """Issue 15's run: a corpus without blank lines, a vocabulary trained on it
+    (--vocab-size) and two dist_sync workers; both train, on different sequences."""
+    from test_pretrain import LAUNCH, ROOT, SCRIPT, TINY
+    one_doc = tmp_path / "one_doc.txt"
+    lines = [x for x in text_corpus.read_text(encoding="utf-8").splitlines() if x.strip()]
+    one_doc.write_text("\n".join(lines[:400]) + "\n", encoding="utf-8")
+    out = tmp_path / "dist"
+    args = [*TINY, "--corpus", one_doc, "--vocab-size", 300, "--max-steps", 4,
+            "--save-every", 4, "--log-every", 2, "--kvstore", "dist_sync", "--output", out,
+            "--dist-timeout", 120]
+    proc = subprocess.run([sys.executable, LAUNCH, "-n", "2", "-s", "1", "--", sys.executable,
+                           SCRIPT, *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    logs = proc.stderr
+    assert proc.returncode == 0, logs[-3000:]
+    assert "no training text" not in logs, logs[-3000:]
+    state = json.loads((out / "checkpoints" / "step-00000004" / "state.json").read_text())
+    assert state["data_by_rank"]["0"] != state["data_by_rank"]["1"], logs[-3000:]
+    assert (out / "model.params").is_file(), logs

@@ -8,23 +8,24 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from seq2seq_port import write_bart_style_bpe
 from zoo.data import DataError
 from zoo.seq2seq_data import (DenoisingPipeline, SpanCorruption, TextInfilling, decoder_inputs,
                               span_corruption, span_noise_mask, text_infilling)
-from zoo.tokenizers import build_vocab, get_tokenizer
+from zoo.tokenizers import build_vocab
 
 
 @pytest.fixture(scope="module")
 def spm(tmp_path_factory, text_corpus):
-    out = tmp_path_factory.mktemp("spm")
-    build_vocab("sentencepiece", 500, [str(text_corpus)], str(out))
-    return get_tokenizer(str(out))
+    """T5's layout: <pad> </s> <unk>, the pieces, 100 sentinels <extra_id_N> at the end."""
+    return build_vocab("sentencepiece", 500, [str(text_corpus)],
+                       str(tmp_path_factory.mktemp("spm")), layout="t5")
 
 
 @pytest.fixture(scope="module")
 def bpe(tmp_path_factory, text_corpus):
-    return get_tokenizer(str(write_bart_style_bpe(tmp_path_factory.mktemp("bpe"), text_corpus)))
+    """BART's (RoBERTa's) layout: <s> <pad> </s> <unk>, the pieces, <mask> last."""
+    return build_vocab("byte_bpe", 500, [str(text_corpus)], str(tmp_path_factory.mktemp("bpe")),
+                       layout="roberta")
 
 
 def _spans(mask):
@@ -69,6 +70,8 @@ def test_span_corruption_objective_fits_its_lengths_and_numbers_sentinels_from_t
     assert objective.source_length == 64
     assert objective.sentinels[:3] == [spm.vocab_size - 1, spm.vocab_size - 2,
                                        spm.vocab_size - 3]
+    assert [spm.id_to_token(i) for i in objective.sentinels[:2]] == ["<extra_id_0>",
+                                                                      "<extra_id_1>"]
     rng = np.random.default_rng(3)
     segment = list(range(10, 10 + objective.raw_length))
     source, target = objective.corrupt(segment, rng)
@@ -108,13 +111,11 @@ def test_text_infilling_objective_permutes_sentences_and_targets_the_original(bp
                                 key=lambda i: kept.index(sentences[i][0]))))
     assert len(orders) > 2                               # sentence order varies with the seed
     with pytest.raises(DataError, match="needs a mask token"):
-        TextInfilling(get_tokenizer_without_mask(bpe), 64)
+        TextInfilling(_NoMask(), 64)
 
 
-def get_tokenizer_without_mask(tok):
-    class NoMask:
-        mask_id, source = None, "<no mask>"
-    return NoMask()
+class _NoMask:
+    mask_id, source = None, "<a vocabulary without a mask token>"
 
 
 @pytest.mark.parametrize("kind", ["t5", "bart"])

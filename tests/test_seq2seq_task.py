@@ -12,11 +12,11 @@ import pytest
 import checkpoints
 import zoo
 from heads.seq2seq import LabelSmoothedCrossEntropy
-from seq2seq_port import write_bart_style_bpe
 from zoo.cli import finetune as finetune_cli
 from zoo.seq2seq_data import first_words_reversed, stdlib_reversal_task
 from zoo.tasks import FinetuneOptions, finetune, predict
 from zoo.tasks.seq2seq import seq2seq_metrics
+from zoo.tokenizers import build_vocab
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
@@ -72,8 +72,8 @@ def reversal(tmp_path_factory):
 def initial(tmp_path_factory, text_corpus):
     """A fresh bart_tiny with a 2000-token byte-level BPE of the docstrings, as the
     pretraining program would start it (special ids from the vocabulary)."""
-    tok = zoo.get_tokenizer(str(write_bart_style_bpe(tmp_path_factory.mktemp("bpe"),
-                                                     text_corpus, 2000)))
+    tok = build_vocab("byte_bpe", 2000, [str(text_corpus)], str(tmp_path_factory.mktemp("bpe")),
+                      layout="roberta")
     overrides = zoo.get_family("bart").recipe.config_overrides(tok)
     model = zoo.get_model("bart_tiny", use_lm=True, vocab_size=tok.vocab_size, **overrides)
     path = tmp_path_factory.mktemp("init") / "bart.params"

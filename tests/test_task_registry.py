@@ -135,9 +135,9 @@ def test_unknown_task_names_list_the_known_ones(capsys):
     for preset in ("bert_test", "roberta_tiny", "albert_tiny", "electra_tiny"):
         with pytest.raises(ValueError) as e:
             zoo.get_model(preset, task="sentiment", num_classes=2)
-        assert str(e.value) == ("unknown task 'sentiment'; known tasks: classification, qa, "
+        assert str(e.value) == ("unknown task 'sentiment'; known: classification, qa, "
                                 "regression, tagging")
-    with pytest.raises(UsageError, match=r"^unknown task 'sentiment'; known tasks: "
+    with pytest.raises(UsageError, match=r"^unknown task 'sentiment'; known: "
                                          r"classification, qa, regression, seq2seq, tagging$"):
         tasks.get_task("sentiment")
     with pytest.raises(SystemExit) as e:

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from zoo import tokenizers as zt
+from zoo.tokenizers import wordpiece
 from zoo.tokenizers import (ByteBPETokenizer, SentencePieceTokenizer, TokenizerError,
                             WordPieceTokenizer, build_vocab, get_tokenizer)
 
@@ -150,7 +151,7 @@ def test_python_tables_match_rust_on_every_code_point():
         for text in texts:
             ref = [w for w, _ in pre.pre_tokenize_str(norm.normalize_str(text))]
             mine, ascii_ = tok._normalize(text)
-            words = (zt._ASCII_WORD_RE if ascii_ else zt._unicode_tables()["word"]).findall(mine)
+            words = (wordpiece.ASCII_WORD_RE if ascii_ else wordpiece.unicode_tables()["word"]).findall(mine)
             assert words == ref, (lower, text[:40])
 
 
@@ -219,6 +220,17 @@ def test_tokenizer_travels_inside_checkpoint(tmp_path, ext):
         get_tokenizer(plain)
     if ext == ".params":  # still a plain MXNet container
         assert "weight" in mx.nd.load(path)
+
+
+def test_saved_files_get_the_umask_permissions(wordpiece_dir, tmp_path):
+    d, lower = wordpiece_dir
+    old = os.umask(0o027)
+    try:
+        get_tokenizer(d).save(tmp_path / "saved")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "saved").iterdir()}
+    assert modes == {"vocab.txt": 0o640, "tokenizer_config.json": 0o640}
 
 
 def test_uncased_or_cased_guessed_from_bare_vocab(tmp_path):
@@ -318,7 +330,7 @@ def test_build_vocab_wordpiece_and_cli(tmp_path, capsys):
     assert rust.vocab[:5] == SPECIALS and rust.unk_id not in rust.encode("katori")
     rc = vocab_cli.main(["--kind", "wordpiece", "--size", "100", str(tmp_path / "nothing*.txt"),
                          "-o", str(tmp_path / "x")])
-    assert rc == 1 and "matches no file" in capsys.readouterr().err
+    assert rc == 2 and "matches no file" in capsys.readouterr().err
 
 
 def test_bad_vocabularies(tmp_path):

@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 import zoo
+import toy_family  # noqa: F401  (registers the family "toy", defined outside zoo/)
 from checkpoints import inspect, save, ties_of
+from checkpoints._mx_compat import structural_params
 from zoo import registry
 
 RUN_FULL_BELOW = 50_000_000        # parameters; bert_medium (41M) runs as is
@@ -152,12 +154,20 @@ def _lm_outputs(c, heads, B, L, P):
     return [(B, L, c.units)] + ([(B, L, c.vocab_size)] if heads.get("use_lm") else [])
 
 
+def _toy_count(c, heads):
+    # word and position tables, the mixing Dense; the MLM head of heads.MLMHead
+    total = (c.vocab_size + c.max_length) * c.units + c.units * c.units + c.units
+    if heads.get("use_mlm"):
+        total += _mlm(c.units, c.units, c.vocab_size)
+    return total
+
+
 def _mlm_tie(model, heads):
     return {"mlm_decoder.decoder.weight": "word_embed.weight"} if heads.get("use_mlm") else {}
 
 
 def _layer_ties(model, heads):
-    shared = [n[len("encoder.layers.0."):] for n in model._collect_params_with_prefix()
+    shared = [n[len("encoder.layers.0."):] for n in structural_params(model)
               if n.startswith("encoder.layers.0.")]
     return {**_mlm_tie(model, heads),
             **{f"encoder.layers.{i}.{rel}": f"encoder.layers.0.{rel}"
@@ -197,7 +207,7 @@ def _replacements(c, B, P, rng):
 def _encoder_inputs(config, family, B, L, P, rng):
     """ids, token types, valid lengths, masked positions (P = 3) and the family's extras."""
     ids = rng.randint(0, config.vocab_size, size=(B, L))
-    types = rng.randint(0, config.type_vocab_size, size=(B, L))
+    types = rng.randint(0, getattr(config, "type_vocab_size", 1), size=(B, L))
     valid = np.array([L, 4])
     masked = np.array([[0, 3, 8], [1, 2, 3]])
     return [ids, types, valid, masked] + family.extra_inputs(config, B, P, rng)
@@ -243,6 +253,8 @@ FAMILIES = {
     "t5": Family(dict(use_lm=True), _t5_count, _seq2seq_ties, _seq2seq_outputs,
                  inputs=_seq2seq_inputs,
                  shrink=dict(num_layers=1, vocab_size=128, hidden_size=256, num_heads=4)),
+    # the family defined outside zoo/ (tests/toy_family.py) meets the same contract
+    "toy": Family(dict(use_mlm=True), _toy_count, _mlm_tie, _pretraining_outputs),
 }
 
 
@@ -277,7 +289,8 @@ def test_registered_model(name, tmp_path):
         assert _count(headless) == PUBLISHED[name]
 
     overrides = {} if _count(full) < RUN_FULL_BELOW else family.shrink
-    model = zoo.get_model(name, dropout=0.0, attention_dropout=0.0, **heads, **overrides)
+    quiet = {f.name: 0.0 for f in dataclasses.fields(config) if f.name.endswith("dropout")}
+    model = zoo.get_model(name, **quiet, **heads, **overrides)
     c = model.config
     assert ties_of(model) == family.ties(model, heads)
     plain = zoo.get_model(name, **overrides)

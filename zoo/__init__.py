@@ -15,7 +15,12 @@ import dataclasses
 import logging
 import warnings
 
-import mxnet as mx
+# A distributed job's scheduler and servers live inside `import mxnet` (MXNet runs them at
+# import): what ends them when the job fails starts first (zoo/distributed.py).
+from . import distributed as _distributed
+_distributed.join_at_import()
+
+import mxnet as mx  # noqa: E402
 
 from checkpoints import inspect, load
 from checkpoints._mx_compat import configure_onednn_isa

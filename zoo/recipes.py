@@ -170,8 +170,9 @@ class DenoisingRecipe(Recipe):
 
     def config_overrides(self, tokenizer):
         from zoo.seq2seq_data import end_of_sequence_id
+        bos = getattr(tokenizer, "bos_id", None)
         ids = {"pad_token_id": tokenizer.pad_id, "eos_token_id": end_of_sequence_id(tokenizer),
-               "bos_token_id": getattr(tokenizer, "bos_id", None) or tokenizer.cls_id}
+               "bos_token_id": tokenizer.cls_id if bos is None else bos}
         ids["decoder_start_token_id"] = ids[f"{self.decoder_start}_token_id"]
         return {k: v for k, v in ids.items() if v is not None}
 

@@ -50,7 +50,8 @@ class Family:
     recipe: the pretraining recipe (see :mod:`zoo.recipes`), or None; its ``flags`` are the
         switches of the model that pretraining trains.
     vocab_kind: the vocabulary ``zoo pretrain --vocab-size`` trains for it (``build_vocab``
-        kind: ``"wordpiece"``, ``"sentencepiece"``, ``"byte_bpe"``).
+        kind: ``"wordpiece"``, ``"sentencepiece"``, ``"byte_bpe"``), with ``vocab_options``
+        (further ``build_vocab`` arguments, e.g. ``{"layout": "t5"}``).
     converter: the module with its Hugging Face / GluonNLP name tables (see
         :mod:`zoo.convert`), or None.
     vocab_parameters: parameter names (``*`` = one component) whose first axis is the
@@ -69,6 +70,7 @@ class Family:
     tasks: Optional[tuple] = None
     recipe: Optional[object] = None
     vocab_kind: str = "wordpiece"
+    vocab_options: Mapping[str, object] = dataclasses.field(default_factory=dict)
     converter: Optional[object] = None
     vocab_parameters: tuple = ()
     file_decides: tuple = ("vocab_size",)

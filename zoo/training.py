@@ -2,8 +2,8 @@
 
 Learning-rate schedules, the optimizer/Trainer setup, resumable run directories (atomic
 step checkpoints holding model, optimizer state, data position and RNG state), JSON-lines
-metrics with a PNG plot, and a watchdog that turns a hung distributed job into a clear
-error.
+metrics with a PNG plot. (What keeps a distributed job from hanging is in
+``zoo/distributed.py``.)
 """
 import json
 import math
@@ -13,8 +13,6 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
-import time
 
 import mxnet as mx
 import numpy as np
@@ -24,7 +22,7 @@ from checkpoints._mx_compat import structural_params
 from checkpoints.atomic import atomic_open, atomic_path, atomic_write
 
 __all__ = ["UsageError", "parse_contexts", "parse_overrides", "learning_rate", "make_trainer", "clip_and_update", "GradientSync", "RunDirectory", "MetricsLog", "plot_metrics",
-           "Watchdog", "seed_everything", "step_seed", "layerwise_lr_mults"]
+           "seed_everything", "step_seed", "layerwise_lr_mults"]
 
 
 class UsageError(Exception):
@@ -334,30 +332,3 @@ def plot_metrics(metrics_path, png_path, keys=("loss",), title=None):
     finally:
         plt.close(fig)
     return png_path
-
-
-class Watchdog:
-    """Exit the process with a clear message when no progress is reported for ``timeout``
-    seconds: a distributed worker blocked on a dead peer would otherwise wait forever."""
-
-    def __init__(self, timeout, what="training"):
-        self.timeout, self.what = timeout, what
-        self._last = time.monotonic()
-        self._stop = threading.Event()
-        if timeout:
-            threading.Thread(target=self._run, daemon=True).start()
-
-    def beat(self):
-        self._last = time.monotonic()
-
-    def stop(self):
-        self._stop.set()
-
-    def _run(self):
-        while not self._stop.wait(min(5.0, self.timeout / 4)):
-            idle = time.monotonic() - self._last
-            if idle > self.timeout:
-                print(f"\nerror: {self.what} made no progress for {idle:.0f} s (limit "
-                      f"{self.timeout:.0f} s); a peer worker or server has probably failed. "
-                      f"Exiting instead of waiting forever.", file=sys.stderr, flush=True)
-                os._exit(3)

@@ -1,6 +1,6 @@
 """The ``zoo`` command line: ``zoo list``, ``zoo inspect CKPT``, ``zoo convert SRC DST``,
-``zoo build-vocab``, and the programs ``zoo pretrain``, ``zoo finetune``, ``zoo predict``
-(each its own module here; ``scripts/*.py`` are thin wrappers for a source checkout)."""
+``zoo build-vocab``, and the programs ``zoo pretrain``, ``zoo finetune``, ``zoo predict``,
+``zoo launch`` (each its own module here; ``scripts/*.py`` are thin wrappers for a source checkout)."""
 import argparse
 import sys
 
@@ -96,6 +96,7 @@ def build_parser():
 PROGRAMS = {"pretrain": ("zoo.cli.pretrain", "pretrain a model from raw text"),
             "finetune": ("zoo.cli.finetune", "finetune a checkpoint on a task"),
             "predict": ("zoo.cli.finetune", "predict with a finetuned checkpoint"),
+            "launch": ("zoo.cli.launch", "start a distributed job and make sure all of it ends"),
             "generate": ("zoo.cli.generate", "continue a text with a decoder model")}
 
 

@@ -13,14 +13,18 @@ evaluation lines carry ``"split": "eval"``), ``OUTPUT/loss.png``, step checkpoin
 continues from the newest checkpoint that verifies and reaches the same parameters as an
 uninterrupted run.
 
-Distributed data parallel uses MXNet's parameter-server kvstore (``--kvstore dist_sync``);
-start it with the tracker that ships in the mxnet wheel, e.g. on one machine::
+An output folder that holds a previous run is refused unless ``--resume`` (continue it) or
+``--overwrite`` (replace it) says what to do with it.
 
-    python -m mxnet.tools.launch -n 2 -s 1 --launcher local \
-        python scripts/pretrain.py --kvstore dist_sync ...
+Distributed data parallel uses MXNet's parameter-server kvstore (``--kvstore dist_sync``);
+``zoo launch`` (or ``scripts/launch.py``) starts the scheduler, servers and workers, e.g.
+on one machine::
+
+    zoo launch -n 2 -s 1 -- python scripts/pretrain.py --kvstore dist_sync ...
 
 (see the README for ssh / slurm / kubernetes). Data is sharded by worker rank; only rank 0
-writes checkpoints and metrics.
+writes checkpoints and metrics. Whatever process dies, whenever, the others end within
+``--dist-timeout`` seconds with one line naming it (``zoo/distributed.py``).
 """
 import argparse
 import dataclasses
@@ -28,24 +32,35 @@ import json
 import math
 import os
 import queue
+import shutil
 import sys
 import threading
 import time
+import traceback
 import zlib
 
 import mxnet as mx
 
 import checkpoints
 import zoo
-from zoo import registry
+from checkpoints import _mx_compat
+from checkpoints.atomic import atomic_write
+from zoo import distributed, registry, training
+from zoo.data import DataError, expand_files
 from zoo.recipes import RunningMetrics
-from zoo import training
-from zoo.training import UsageError
-from zoo.data import DataError
 from zoo.tokenizers import TokenizerError, build_vocab, get_tokenizer
+from zoo.training import UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one :class:`UsageError` line, not a usage dump."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see --help)")
+
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = ap.add_argument_group("model")
     g.add_argument("--model", default="bert_tiny", help="zoo preset or family (default: bert_tiny)")
     g.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's weights "
@@ -59,7 +74,7 @@ def parse_args(argv=None):
     g.add_argument("--eval-corpus", nargs="+", metavar="FILE", help="held-out text for periodic evaluation")
     g.add_argument("--vocab", metavar="PATH", help="vocab.txt, SentencePiece .model, HF folder or checkpoint")
     g.add_argument("--vocab-size", type=int, help="train a vocabulary of this size on --corpus")
-    g.add_argument("--vocab-kind", choices=["wordpiece", "sentencepiece"],
+    g.add_argument("--vocab-kind", choices=["wordpiece", "sentencepiece", "byte_bpe"],
                    help="the vocabulary --vocab-size trains (default: the family's own)")
     g.add_argument("--mask-prob", type=float, default=0.15)
     g.add_argument("--whole-word-mask", action="store_true")
@@ -82,13 +97,18 @@ def parse_args(argv=None):
     g.add_argument("--dtype", choices=["float32", "float16"], default="float32",
                    help="float16 (AMP) needs a GPU context")
     g.add_argument("--kvstore", default="device", help="device, local, dist_sync, dist_device_sync")
-    g.add_argument("--dist-timeout", type=float, default=600.0,
-                   help="seconds without progress after which a worker exits with an error")
+    g.add_argument("--dist-timeout", type=float, default=distributed.DEFAULT_DIST_TIMEOUT,
+                   help="seconds a distributed process waits for its peers (start-up, no "
+                        "progress) before the whole job stops with an error (default: "
+                        "%(default)g); must exceed the longest phase one worker waits on "
+                        "another: vocabulary training, evaluation, a checkpoint")
     g = ap.add_argument_group("checkpoints and logging")
     g.add_argument("--output", required=True, metavar="DIR")
     g.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (0: only at the end)")
     g.add_argument("--keep-last", type=int, default=3)
     g.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint in --output")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the previous run in --output (its checkpoints, metrics, plot and model)")
     g.add_argument("--format", choices=[".params", ".safetensors"], default=".params")
     g.add_argument("--log-every", type=int, default=10)
     g.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: at checkpoints)")
@@ -100,6 +120,10 @@ def parse_args(argv=None):
         ap.error("--max-steps must be at least 1")
     if args.vocab and args.vocab_size:
         ap.error("--vocab and --vocab-size are exclusive")
+    if args.resume and args.overwrite:
+        ap.error("--resume and --overwrite are exclusive: continue the previous run or replace it")
+    if args.dist_timeout <= 0:
+        ap.error("--dist-timeout must be positive")
     if args.batch_tokens:
         args.batch_size = max(1, args.batch_tokens // args.max_seq_length)
     if args.warmup_steps is None:
@@ -107,18 +131,93 @@ def parse_args(argv=None):
     return args
 
 
+# What a run writes into --output, and so what marks a folder as holding a previous run
+# (vocab/ is left alone: it may be the --vocab the user passes).
+RUN_OUTPUTS = ("metrics.jsonl", "loss.png", "model.params", "model.safetensors", "checkpoints")
+
+
+def check_args(args):
+    """Catch the mistakes that would otherwise surface late (after a vocabulary was trained,
+    in every worker of a distributed job) or destroy something, before anything is written;
+    then clear the previous run when ``--overwrite`` asks for it."""
+    try:
+        registry.get_family(args.model)
+    except zoo.UnknownModelError as e:
+        raise UsageError(f"--model: {e}") from None
+    if args.vocab and not os.path.exists(args.vocab):
+        raise UsageError(f"--vocab {args.vocab}: no such file or folder; build one first "
+                         f"(zoo build-vocab --size 8000 -o {args.vocab} CORPUS) or train one "
+                         f"with the run (--vocab-size 8000 instead of --vocab)")
+    if args.init_from and not os.path.exists(args.init_from):
+        raise UsageError(f"--init-from {args.init_from}: no such checkpoint file")
+    expand_files(args.corpus)
+    if args.eval_corpus:
+        expand_files(args.eval_corpus)
+    if args.kvstore.startswith("dist") and "DMLC_ROLE" not in os.environ:
+        raise UsageError(f"--kvstore {args.kvstore} runs as one process of a distributed job: "
+                         f"start it with `zoo launch -n WORKERS -- COMMAND` (or set the DMLC_* "
+                         f"variables, see the README), or use --kvstore device on one machine")
+    out = args.output
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--output {out}: is a file, not a folder; give a folder path (it "
+                         f"is created if missing)")
+    previous = _previous_run(out)
+    if previous and not (args.resume or args.overwrite):
+        raise UsageError(f"--output {out} holds a previous run ({', '.join(previous)}); add "
+                         f"--resume to continue it or --overwrite to replace it, or choose "
+                         f"another folder")
+    if previous and args.overwrite:
+        # Every worker of a distributed job does this before the kvstore exists, so no
+        # worker can have written anything of this run yet; concurrent removal is harmless.
+        for name in previous:
+            path = os.path.join(out, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+        if "DMLC_ROLE" not in os.environ:
+            print(f"[overwrite] removed the previous run in {out} ({', '.join(previous)})",
+                  file=sys.stderr, flush=True)
+
+
+def _previous_run(out):
+    """The outputs of an earlier run found in ``out`` (an empty checkpoints/ folder left by a
+    start that failed is not a run)."""
+    found = []
+    for name in RUN_OUTPUTS:
+        path = os.path.join(out, name)
+        if name == "checkpoints":
+            if os.path.isdir(path) and any(n.startswith("step-") for n in os.listdir(path)):
+                found.append(name + "/")
+        elif os.path.exists(path):
+            found.append(name)
+    return found
+
+
 class Run:
     """Everything one pretraining run holds: model, tokenizer, data, optimizer, logs."""
 
-    def __init__(self, args):
+    def __init__(self, args, link=None, watchdog=None):
         self.args = args
+        self.watchdog = watchdog or distributed.Watchdog(0)
         self.ctxs = training.parse_contexts(args.ctx)
+        # ps-lite's start-up: blocks until every process of the job has registered.
         self.kv = mx.kv.create(args.kvstore) if args.kvstore.startswith("dist") else None
         self.rank = self.kv.rank if self.kv else 0
         self.num_workers = self.kv.num_workers if self.kv else 1
         self.is_chief = self.rank == 0
+        if link is not None:
+            link.set_rank(self.rank)
+        self.watchdog.beat()
         os.makedirs(args.output, exist_ok=True)
         self.rundir = training.RunDirectory(args.output, keep_last=args.keep_last)
+        if self.is_chief and self.num_workers > 1:
+            # Data positions a killed run left behind must not pass for this run's: no other
+            # worker writes one before its first checkpoint, which waits on rank 0's steps.
+            shutil.rmtree(os.path.join(self.rundir.dir, "ranks"), ignore_errors=True)
         self.resume_path, self.resume_state = (self.rundir.latest() if args.resume else (None, None))
         if args.resume and self.resume_path is None:
             self.log(f"[resume] no usable checkpoint in {args.output}; starting from scratch")
@@ -126,6 +225,14 @@ class Run:
         self.recipe = self.family.recipe
         self.tokenizer = self._tokenizer()
         self.model = self._model()
+        self.watchdog.beat()
+
+    def close(self):
+        """End the run's part in a distributed job: the kvstore's exit handshake, here, where
+        the watchdog still watches it (left to garbage collection it ran at interpreter exit,
+        unwatched, and waited forever for a dead peer)."""
+        if self.kv is not None:
+            _mx_compat.release_kvstore(self.kv)
 
     def log(self, msg):
         if self.is_chief:
@@ -171,11 +278,13 @@ class Run:
                 raise UsageError("give --vocab PATH, --vocab-size N (train one on --corpus) or --init-from CKPT")
             vocab_dir = os.path.join(a.output, "vocab")
             kind = a.vocab_kind or self.family.vocab_kind
+            options = self.family.vocab_options if kind == self.family.vocab_kind else {}
             if self.is_chief:
                 self.log(f"[vocab] training a {kind} vocabulary of {a.vocab_size} on the corpus")
-                build_vocab(kind, a.vocab_size, a.corpus, vocab_dir)
+                build_vocab(kind, a.vocab_size, a.corpus, vocab_dir, **options)
             if self.kv:
-                self.kv._barrier()  # the others wait for rank 0's vocabulary
+                distributed.fault_point("vocab", rank=self.rank)
+                _mx_compat.kvstore_barrier(self.kv)  # the others wait for rank 0's vocabulary
             return get_tokenizer(vocab_dir)
         except (TokenizerError, DataError, OSError) as e:
             raise UsageError(str(e)) from None
@@ -196,7 +305,7 @@ class Run:
                                  f"tokenizer (drop --vocab) or a matching vocabulary")
         else:
             overrides.setdefault("vocab_size", self.tokenizer.vocab_size)
-            fields = {f.name for f in dataclasses.fields(zoo.get_config(name))}
+            fields = {f.name for f in dataclasses.fields(self.family.config_class)}
             if "pad_token_id" in fields and self.tokenizer.pad_id is not None:
                 # RoBERTa derives position ids from the padding id: it must be the tokenizer's.
                 overrides.setdefault("pad_token_id", self.tokenizer.pad_id)
@@ -311,8 +420,11 @@ def param_checksum(model):
     return f"{crc & 0xFFFFFFFF:08x}"
 
 
-def train(args):
-    run = Run(args)
+def train(args, link=None, watchdog=None):
+    """Run the pretraining; ``link``/``watchdog``: this worker's ties to a distributed job
+    (see :mod:`zoo.distributed`)."""
+    run = Run(args, link, watchdog)
+    watchdog = run.watchdog
     model, ctxs = run.model, run.ctxs
     model.hybridize(static_alloc=True)
     if args.dtype == "float16":
@@ -342,8 +454,7 @@ def train(args):
     metrics = training.MetricsLog(os.path.join(args.output, "metrics.jsonl"),
                                   resume_step=step if run.resume_state is not None else None) \
         if run.is_chief else None
-    watchdog = training.Watchdog(args.dist_timeout if run.kv is not None else 0,
-                                 what=f"worker {run.rank}")
+    watchdog.beat()  # (GradientSync's start waits for every worker)
 
     progress = None
     if run.is_chief and not args.no_progress:
@@ -401,6 +512,8 @@ def train(args):
             stats.steps += 1
             bare_time += time.perf_counter() - t_step
             watchdog.beat()
+            if step == 2:
+                distributed.fault_point("train", rank=run.rank)
             if progress is not None:
                 progress.update(1)
             if step % args.log_every == 0 or step in (1, args.max_steps):
@@ -433,42 +546,51 @@ def train(args):
         if res is not None:
             metrics.write(split="eval", step=step, **res)
     save_checkpoint(run, trainer, step, tokens_seen, data_state)
-    watchdog.stop()
+    watchdog.beat()
     checksum = param_checksum(model)
     print(f"[worker {run.rank}] final parameter checksum {checksum}", file=sys.stderr, flush=True)
+    distributed.fault_point("end", rank=run.rank)
     if run.is_chief:
         final = os.path.join(args.output, "model" + args.format)
         checkpoints.save(model, final, config=model.config, assets=run.tokenizer.to_assets())
-        png = training.plot_metrics(os.path.join(args.output, "metrics.jsonl"),
-                                    os.path.join(args.output, "loss.png"),
-                                    keys=("loss", "mlm_acc", "perplexity"),
-                                    title=f"pretraining {args.model}")
+        png = _plot(run, os.path.join(args.output, "metrics.jsonl"), os.path.join(args.output, "loss.png"))
         run.log(f"[done] {step} steps; final model {final}; metrics "
                 f"{os.path.join(args.output, 'metrics.jsonl')}; plot {png}")
+    watchdog.beat()
+    distributed.fault_point("exit", rank=run.rank)
+    run.close()
+    watchdog.stop()
     return model
+
+
+def _plot(run, metrics_path, png_path):
+    """The loss plot, an auxiliary output: once the model is saved, failing to draw it (no
+    matplotlib, no fonts, a full disk) is a warning, not a failed run. -> path or None."""
+    try:
+        return training.plot_metrics(metrics_path, png_path, keys=("loss", "mlm_acc", "perplexity"),
+                                     title=f"pretraining {run.args.model}")
+    except Exception as e:  # noqa: BLE001  (whatever broke, the run's results stand)
+        run.log(f"[warning] no loss plot: {type(e).__name__}: {e}; the model and "
+                f"{metrics_path} are saved")
+        return None
 
 
 def save_checkpoint(run, trainer, step, tokens_seen, data_state):
     """Rank 0 writes the step checkpoint; in a distributed run every rank's data position
     is gathered into it through the kvstore-free side channel of per-rank files."""
-    a = run.args
     if run.num_workers > 1:
         # Each worker drops its data position beside the checkpoints; rank 0 folds them in.
         side = os.path.join(run.rundir.dir, "ranks")
-        os.makedirs(side, exist_ok=True)
-        tmp = os.path.join(side, f".step-{step}-rank-{run.rank}.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(data_state, f)
-        os.replace(tmp, os.path.join(side, f"step-{step}-rank-{run.rank}.json"))
+        atomic_write(os.path.join(side, f"step-{step}-rank-{run.rank}.json"), json.dumps(data_state))
+        distributed.fault_point("checkpoint", rank=run.rank)
         if not run.is_chief:
             return
         by_rank = {}
-        deadline = time.time() + a.dist_timeout
         for r in range(run.num_workers):
             p = os.path.join(side, f"step-{step}-rank-{r}.json")
+            # No deadline of its own: a dead worker stops the job through the job monitor,
+            # a stuck one through the watchdog (--dist-timeout).
             while not os.path.exists(p):
-                if time.time() > deadline:
-                    raise RuntimeError(f"worker {r} never reported its data position for step {step}")
                 time.sleep(0.05)
             with open(p) as f:
                 by_rank[str(r)] = json.load(f)
@@ -484,23 +606,35 @@ def save_checkpoint(run, trainer, step, tokens_seen, data_state):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    distributed = args.kvstore.startswith("dist")
+    """The program. In a distributed job every exit goes through :mod:`zoo.distributed`
+    (os._exit after telling the job monitor): ps-lite's exit handshake would otherwise wait
+    forever for a peer that is gone."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    link = distributed.job_link(argv)  # None unless a worker of a distributed job
+    watchdog = distributed.Watchdog(distributed.dist_timeout_from(argv) if link else 0, link=link)
     try:
-        train(args)
+        args = parse_args(argv)
+        check_args(args)
+        train(args, link, watchdog)
     except (UsageError, DataError, TokenizerError, checkpoints.CheckpointError) as e:
-        print(f"pretrain.py: error: {e}", file=sys.stderr, flush=True)
-        if distributed:
-            os._exit(2)  # ps-lite's exit handshake would wait forever for this worker's peers
-        return 2
-    except BaseException:
-        if not distributed:
+        return _fail(link, str(e), distributed.EXIT_USAGE)
+    except BaseException as e:
+        if link is None:
             raise
-        import traceback
-        traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(1)
+        if not isinstance(e, KeyboardInterrupt):
+            traceback.print_exc()  # an internal error: its traceback is the bug report
+        _fail(link, f"{type(e).__name__}: {e}", distributed.EXIT_ERROR)
+    if link is not None:
+        link.done()
+        distributed.exit_now(0)
     return 0
+
+
+def _fail(link, message, status):
+    if link is None:
+        print(f"pretrain: error: {message}", file=sys.stderr, flush=True)
+        return status
+    distributed.fail_now(f"pretrain ({link.name}): error: {message}", status, link, message)
 
 
 if __name__ == "__main__":

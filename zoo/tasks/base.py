@@ -50,7 +50,7 @@ def get_task(name):
     try:
         return _TASKS[name]
     except KeyError:
-        raise UsageError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}") \
+        raise UsageError(f"unknown task {name!r}; known: {', '.join(list_tasks())}") \
             from None
 
 

@@ -18,7 +18,8 @@ FAMILY = Family(
     default_preset=DEFAULT_PRESET,
     flags={"use_lm": "language-model head", "encoder_only": "the encoder alone"},
     head_prefixes=("lm_head.",), kind=ENCODER_DECODER, tasks=(), recipe=RECIPE,
-    vocab_kind="byte_bpe", converter=convert,
+    vocab_kind="byte_bpe", vocab_options={"layout": "roberta"},
+    converter=convert,
     vocab_parameters=("word_embed.weight", "lm_head.weight", "lm_head.bias"),
     file_decides=convert.FILE_DECIDES,
     description="BART: post-LN encoder-decoder, byte-level BPE, denoising")

@@ -19,7 +19,8 @@ FAMILY = Family(
     default_preset=DEFAULT_PRESET,
     flags={"use_lm": "language-model head", "encoder_only": "the encoder alone"},
     head_prefixes=("lm_head.",), kind=ENCODER_DECODER, tasks=(), recipe=RECIPE,
-    vocab_kind="sentencepiece", converter=convert,
+    vocab_kind="sentencepiece", vocab_options={"layout": "t5"},
+    converter=convert,
     vocab_parameters=("word_embed.weight", "lm_head.weight"),
     file_decides=convert.FILE_DECIDES,
     description="T5: pre-LN encoder-decoder, relative positions, SentencePiece, span corruption")

@@ -45,217 +45,38 @@ per batch (dynamic masking: a fresh mask every time a batch is produced, drawn f
 ``(seed, epoch, block, batch)``). ``task=None`` packs a document's consecutive sentences into
 ``[CLS] ... [SEP]`` rows up to ``max_seq_length`` with no pair label (RoBERTa-style MLM only).
 
-Sharding: the ``k``-th document of the epoch's stream belongs to shard ``k % num_shards``; every
-worker scans the same stream (it only decodes and tokenizes its own documents), so the shards
-partition the corpus exactly, whatever the number of files.
+Sharding (``num_shards`` workers, this one ``shard_index``): every worker scans the same stream
+of documents and cuts it into the same blocks of ``buffer_documents * num_shards`` documents.
+Within a block the ``k``-th document of the epoch belongs to shard ``k % num_shards``, and
+each worker decodes and tokenizes only its own documents. A block with fewer documents than
+workers (a corpus that is one document, the tail of a small one) is shared by sequence
+instead: every worker builds the block's instances and keeps every ``num_shards``-th, so
+that each worker gets text whenever the block gives at least one sequence per worker. Either
+way the shards partition the corpus exactly, and with one worker the batches are those of a
+plain document stream.
 
 Documented handling of bad input:
 
-* a pattern that matches no file, a missing file, a directory -> :class:`DataError`;
+* files, lines and documents as :mod:`zoo.data.text` reads them (missing files, text that is
+  not UTF-8, over-long lines and documents);
 * an empty file (or one holding only blank lines) -> a ``UserWarning`` naming it, skipped;
   a corpus (or a shard) with no text at all -> :class:`DataError` naming the files;
-* empty documents (runs of blank lines) are skipped; lines that tokenize to nothing (only
-  control characters, say) are dropped; a document longer than ``max_document_lines``
-  (10,000) lines is cut into several, so a file without blank lines streams too;
-* bytes that are not UTF-8 -> :class:`DataError` naming the file and line (``errors="replace"``
-  substitutes U+FFFD instead, ``errors="skip"`` drops the line);
-* a line over ``max_line_bytes`` (1 MiB) -> :class:`DataError` naming the file and line (a
-  sign of a binary or wrongly formatted file);
+* lines that tokenize to nothing (only control characters, say) are dropped;
 * a sentence with more tokens than a row can hold is split into pieces that fit (no token
   is lost to it; NSP/SOP pairs are still truncated the way BERT does);
 * a vocabulary without ``[CLS] [SEP] [PAD] [MASK] [UNK]`` -> ``TokenizerError`` naming the
   vocabulary file, raised when the pipeline is built.
 """
-import ast
-import glob
-import gzip
-import inspect as _inspect
 import math
-import os
 import random
-import re
-import sys
-import sysconfig
 import warnings
 
 import numpy as np
 
-__all__ = ["DataError", "PretrainingPipeline", "expand_files", "iter_lines", "iter_documents",
-           "stdlib_corpus", "to_ndarrays"]
+from .text import (DEFAULT_MAX_DOC_LINES, DEFAULT_MAX_LINE, ERRORS, DataError, Position,
+                   decode_document, document_stream, expand_files)
 
-_DEFAULT_MAX_LINE = 1 << 20
-_DEFAULT_MAX_DOC_LINES = 10_000
-
-
-class DataError(ValueError):
-    """Unusable training text; the message names the file (and line)."""
-
-
-# --------------------------------------------------------------------------------------
-# Files and lines
-# --------------------------------------------------------------------------------------
-
-def expand_files(patterns):
-    """A sorted, de-duplicated list of files from paths and glob patterns (``**`` recursive).
-
-    A pattern that matches nothing, or a directory, raises :class:`DataError`.
-    """
-    if isinstance(patterns, (str, os.PathLike)):
-        patterns = [patterns]
-    out, seen = [], set()
-    for pat in patterns:
-        pat = os.fspath(pat)
-        if glob.has_magic(pat):
-            matches = sorted(p for p in glob.glob(pat, recursive=True) if os.path.isfile(p))
-            if not matches:
-                raise DataError(f"{pat}: the pattern matches no file")
-        else:
-            if os.path.isdir(pat):
-                raise DataError(f"{pat}: is a directory; pass files or a glob such as "
-                                f"'{os.path.join(pat, '*.txt')}'")
-            if not os.path.isfile(pat):
-                raise DataError(f"{pat}: no such file")
-            matches = [pat]
-        for m in matches:
-            if m not in seen:
-                seen.add(m)
-                out.append(m)
-    if not out:
-        raise DataError("no input files given")
-    return out
-
-
-def _open(path):
-    try:
-        if path.endswith(".gz"):
-            return gzip.open(path, "rb")
-        return open(path, "rb")
-    except OSError as e:
-        raise DataError(f"{path}: cannot open: {e.strerror or e}") from None
-
-
-def _decode(raw, path, lineno, errors):
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if errors == "replace":
-            return raw.decode("utf-8", "replace")
-        if errors == "skip":
-            return None
-        raise DataError(f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
-                        f"{e.start + 1}); fix the file or pass errors='replace'") from None
-
-
-def _read_line(f, path, lineno, max_line_bytes):
-    try:
-        raw = f.readline(max_line_bytes + 1)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}:{lineno}: cannot read: {e}") from None
-    if len(raw) > max_line_bytes:
-        raise DataError(f"{path}:{lineno}: line longer than {max_line_bytes} bytes; the file is "
-                        f"not one-sentence-per-line text (or raise max_line_bytes)")
-    return raw
-
-
-def iter_lines(path, *, errors="strict", max_line_bytes=_DEFAULT_MAX_LINE):
-    """Yield ``(line number, text)`` for each line of a plain or gzip file, without the newline."""
-    if errors not in ("strict", "replace", "skip"):
-        raise ValueError(f"errors must be 'strict', 'replace' or 'skip', not {errors!r}")
-    with _open(path) as f:
-        lineno = 0
-        while True:
-            raw = _read_line(f, path, lineno + 1, max_line_bytes)
-            if not raw:
-                return
-            lineno += 1
-            text = _decode(raw.rstrip(b"\r\n"), path, lineno, errors)
-            if text is not None:
-                yield lineno, text
-
-
-class _Position:
-    """Where the document stream of an epoch stands: file index (in the epoch's order), byte
-    offset in it (uncompressed for .gz), line number and number of documents seen so far."""
-    __slots__ = ("file", "offset", "line", "doc")
-
-    def __init__(self, file=0, offset=0, line=0, doc=0):
-        self.file, self.offset, self.line, self.doc = file, offset, line, doc
-
-    def to_dict(self):
-        return {"file": self.file, "offset": self.offset, "line": self.line, "doc": self.doc}
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(int(d["file"]), int(d["offset"]), int(d["line"]), int(d["doc"]))
-
-
-def _document_stream(files, start, *, num_shards=1, shard_index=0, errors="strict",
-                     max_line_bytes=_DEFAULT_MAX_LINE, max_document_lines=_DEFAULT_MAX_DOC_LINES,
-                     on_empty=None):
-    """Yield ``(doc_index, sentences, position_after)`` for this shard's documents from ``start``.
-
-    Documents of other shards are scanned (for their boundaries) but not decoded. A document
-    of more than ``max_document_lines`` lines is cut into documents of that many lines, so that
-    a file without blank lines cannot fill the memory.
-    """
-    doc = start.doc
-    for fi in range(start.file, len(files)):
-        path = files[fi]
-        resumed = fi == start.file and start.offset > 0
-        with _open(path) as f:
-            lineno = 0
-            if resumed:
-                try:
-                    f.seek(start.offset)
-                except (OSError, EOFError, gzip.BadGzipFile) as e:
-                    raise DataError(f"{path}: cannot seek to the resume position "
-                                    f"{start.offset}: {e}") from None
-                lineno = start.line
-            in_doc, ours, sentences, any_text = False, False, [], resumed
-            while True:
-                raw = _read_line(f, path, lineno + 1, max_line_bytes)
-                if not raw:
-                    break
-                lineno += 1
-                stripped = raw.strip()
-                if not stripped:
-                    if in_doc:
-                        in_doc = False
-                        if ours and sentences:
-                            yield doc, sentences, _Position(fi, f.tell(), lineno, doc + 1)
-                        doc += 1
-                    continue
-                any_text = True
-                if not in_doc:
-                    in_doc, sentences, doc_lines = True, [], 0
-                    ours = doc % num_shards == shard_index
-                if ours:
-                    text = _decode(stripped, path, lineno, errors)
-                    if text is not None:
-                        sentences.append(text)
-                doc_lines += 1
-                if doc_lines >= max_document_lines:
-                    in_doc = False
-                    if ours and sentences:
-                        yield doc, sentences, _Position(fi, f.tell(), lineno, doc + 1)
-                    doc += 1
-            if in_doc:
-                if ours and sentences:
-                    yield doc, sentences, _Position(fi + 1, 0, 0, doc + 1)
-                doc += 1
-            elif not any_text and on_empty is not None:
-                on_empty(path)
-
-
-def iter_documents(files, *, num_shards=1, shard_index=0, errors="strict",
-                   max_line_bytes=_DEFAULT_MAX_LINE, max_document_lines=_DEFAULT_MAX_DOC_LINES):
-    """Yield ``(doc_index, [sentence, ...])`` for a shard's documents, in file order."""
-    paths = expand_files(files)
-    for doc, sentences, _ in _document_stream(paths, _Position(), num_shards=num_shards,
-                                              shard_index=shard_index, errors=errors,
-                                              max_line_bytes=max_line_bytes,
-                                              max_document_lines=max_document_lines):
-        yield doc, sentences
+__all__ = ["PretrainingPipeline", "to_ndarrays"]
 
 
 # --------------------------------------------------------------------------------------
@@ -300,8 +121,8 @@ class PretrainingPipeline:
                  short_seq_prob=0.1, mask_prob=0.15, max_predictions=None, whole_word=False,
                  buffer_documents=1000, num_epochs=None, seed=0, num_shards=1, shard_index=0,
                  pad_to_max=False, pad_multiple=8, bucket=True, drop_last=False,
-                 shuffle_files=True, errors="strict", max_line_bytes=_DEFAULT_MAX_LINE,
-                 max_document_lines=_DEFAULT_MAX_DOC_LINES, buffer_sentences=200_000):
+                 shuffle_files=True, errors="strict", max_line_bytes=DEFAULT_MAX_LINE,
+                 max_document_lines=DEFAULT_MAX_DOC_LINES, buffer_sentences=200_000):
         if task not in ("nsp", "sop", None):
             raise ValueError(f"task must be 'nsp', 'sop' or None, not {task!r}")
         if int(max_seq_length) < 8:
@@ -313,7 +134,7 @@ class PretrainingPipeline:
         if not (isinstance(num_shards, int) and num_shards >= 1 and 0 <= shard_index < num_shards):
             raise ValueError(f"need 0 <= shard_index < num_shards, got shard_index={shard_index}, "
                              f"num_shards={num_shards}")
-        if errors not in ("strict", "replace", "skip"):
+        if errors not in ERRORS:
             raise ValueError(f"errors must be 'strict', 'replace' or 'skip', not {errors!r}")
         tokenizer.require_special_tokens()
         self.files = expand_files(files)
@@ -354,7 +175,7 @@ class PretrainingPipeline:
     # ---- state ------------------------------------------------------------------------
     @staticmethod
     def _initial_state():
-        return {"epoch": 0, "block": 0, "position": _Position().to_dict(), "carry": [],
+        return {"epoch": 0, "block": 0, "position": Position().to_dict(), "carry": [],
                 "batches_done": 0, "finished": False, "epoch_instances": 0}
 
     def state_dict(self):
@@ -399,32 +220,49 @@ class PretrainingPipeline:
             warnings.warn(f"{path}: empty file (no text); skipped", UserWarning, stacklevel=3)
 
     def _read_block(self, epoch, position):
-        """Up to ``buffer_documents`` of this shard's documents from ``position``, tokenized;
-        returns (documents, position after them)."""
-        stream = _document_stream(self._file_order(epoch), _Position.from_dict(position),
-                                  num_shards=self.num_shards, shard_index=self.shard_index,
-                                  errors=self.errors, max_line_bytes=self.max_line_bytes,
-                                  max_document_lines=self.max_document_lines,
-                                  on_empty=self._warn_empty)
-        raw_docs, end, n_sent = [], position, 0
-        for _doc, sentences, after in stream:
-            raw_docs.append(sentences)
-            n_sent += len(sentences)
-            end = after.to_dict()
-            if len(raw_docs) >= self.buffer_documents or n_sent >= self.buffer_sentences:
+        """The next block of the epoch's document stream from ``position``: up to
+        ``buffer_documents * num_shards`` documents (or ``buffer_sentences * num_shards``
+        lines), the same block on every worker. Returns ``(documents, position after the
+        block, whether the stream had any document left, shared)``: this worker's documents,
+        tokenized, or all of the block's when it holds fewer documents than workers (then
+        ``shared`` is True and the instances are dealt out by sequence)."""
+        n = self.num_shards
+        stream = document_stream(self._file_order(epoch), Position.from_dict(position),
+                                 max_line_bytes=self.max_line_bytes,
+                                 max_document_lines=self.max_document_lines,
+                                 on_empty=self._warn_empty)
+        own, others, end, n_docs, n_lines = [], [], position, 0, 0
+        for doc in stream:
+            n_docs += 1
+            n_lines += len(doc.lines)
+            end = doc.after.to_dict()
+            if doc.index % n == self.shard_index:
+                own.append(doc)
+            elif n_docs < n:
+                others.append(doc)     # needed only if the block ends before every worker has one
+            if n_docs == n:
+                others = []
+            if n_docs >= self.buffer_documents * n or n_lines >= self.buffer_sentences * n:
                 break
         else:
             end = {"file": len(self.files), "offset": 0, "line": 0, "doc": 0}
         stream.close()
-        flat = [s for d in raw_docs for s in d]
-        ids = self.tokenizer.encode_batch(flat)
+        shared = 0 < n_docs < n
+        docs = sorted(own + others, key=lambda d: d.index) if shared else own
+        return self._tokenize(docs), end, n_docs > 0, shared
+
+    def _tokenize(self, documents):
+        """Token-id documents (lists of sentences) of stream documents; sentences and
+        documents that tokenize to nothing are dropped."""
+        texts = [decode_document(d, self.errors) for d in documents]
+        ids = self.tokenizer.encode_batch([t for sentences in texts for t in sentences])
         docs, k = [], 0
-        for d in raw_docs:
-            doc = [x for x in ids[k:k + len(d)] if x]
-            k += len(d)
+        for sentences in texts:
+            doc = [x for x in ids[k:k + len(sentences)] if x]
+            k += len(sentences)
             if doc:
                 docs.append(doc)
-        return docs, end, bool(raw_docs)
+        return docs
 
     def __iter__(self):
         """Batches from where the state stands (the start, or a loaded state)."""
@@ -432,16 +270,18 @@ class PretrainingPipeline:
             s = self._state
             epoch, block = s["epoch"], s["block"]
             final_epoch = self.num_epochs is not None and epoch + 1 >= self.num_epochs
-            docs, end, got_any = self._read_block(epoch, s["position"])
+            docs, end, got_any, shared = self._read_block(epoch, s["position"])
             if not got_any:                    # this epoch's stream is exhausted
                 if s["epoch_instances"] == 0:
                     raise self._no_text_error()
                 if not final_epoch:            # the carry goes on into the next epoch
                     self._state = dict(s, epoch=epoch + 1, block=0, batches_done=0,
-                                       position=_Position().to_dict(), epoch_instances=0)
+                                       position=Position().to_dict(), epoch_instances=0)
                     continue
             rng = random.Random(f"{self.seed}:{epoch}:{block}")
             instances = self._create_instances(docs, rng)
+            if shared:      # every worker built the same instances: each keeps its share
+                instances = instances[self.shard_index::self.num_shards]
             batches, carry = self._bucket(s["carry"] + instances, rng, final=not got_any)
             for j in range(s["batches_done"], len(batches)):
                 out = self._make_batch(batches[j], (self.seed, epoch, block, j))
@@ -455,9 +295,12 @@ class PretrainingPipeline:
                 self._state = dict(s, carry=[], finished=True)
 
     def _no_text_error(self):
-        shard = f" for shard {self.shard_index} of {self.num_shards}" if self.num_shards > 1 else ""
         names = ", ".join(self.files[:5]) + (" ..." if len(self.files) > 5 else "")
-        return DataError(f"no training text{shard} in {len(self.files)} file(s): {names}")
+        if self.num_shards == 1:
+            return DataError(f"no training text in {len(self.files)} file(s): {names}")
+        return DataError(f"no training text for shard {self.shard_index} of {self.num_shards} "
+                         f"in {len(self.files)} file(s): {names}; the corpus gives fewer "
+                         f"training sequences than workers: add text or use fewer workers")
 
     # ---- instances --------------------------------------------------------------------
     def _create_instances(self, docs, rng):
@@ -656,115 +499,3 @@ def to_ndarrays(batch, ctx=None, dtype=None):
     return out
 
 
-# --------------------------------------------------------------------------------------
-# A real-English corpus available offline: the standard library's docstrings
-# --------------------------------------------------------------------------------------
-
-_SENT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
-_CODE_LINE = re.compile(r"^\s*(>>>|\.\.\.|\$ |[-=~^*]{3,}$|[{}\[\]]|\w+\s*=\s*\S)")
-
-
-def _doc_sentences(doc):
-    sentences = []
-    for para in re.split(r"\n\s*\n", _inspect.cleandoc(doc)):
-        lines = para.split("\n")
-        if any(_CODE_LINE.match(x) for x in lines) or any(x.startswith("    ") for x in lines):
-            continue
-        text = " ".join(x.strip() for x in lines).strip()
-        if not text:
-            continue
-        for s in _SENT_SPLIT.split(text):
-            s = s.strip()
-            if len(s) >= 12 and sum(c.isalpha() for c in s) >= len(s) // 2:
-                sentences.append(s)
-    return sentences
-
-
-def _stdlib_documents():
-    """Yield ``(module name, sentences)`` for every docstring of the standard library, in a
-    fixed order; each distinct docstring once. Sources are parsed with ``ast``."""
-    root = sysconfig.get_paths()["stdlib"]
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames
-                             if d not in ("site-packages", "dist-packages", "__pycache__", "test", "tests",
-                                           "idle_test")
-                             and not d.startswith("."))
-        files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py"))
-    seen = set()
-    for path in files:
-        try:
-            with open(path, "rb") as f:
-                tree = ast.parse(f.read(), filename=path)
-        except (SyntaxError, ValueError, OSError, RecursionError):
-            continue
-        module = os.path.relpath(path, root)[:-3].replace(os.sep, ".")
-        for node in ast.walk(tree):
-            if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
-                                     ast.AsyncFunctionDef)):
-                continue
-            doc = ast.get_docstring(node, clean=False)
-            if not doc or doc in seen:
-                continue
-            seen.add(doc)
-            sents = _doc_sentences(doc)
-            if sents:
-                yield module, sents
-
-
-def stdlib_corpus(out_path, max_bytes=8 << 20):
-    """Write the Python standard library's docstrings (module, class, function) as a corpus:
-    one sentence per line, a blank line between documents (one docstring = one document),
-    deterministic for a given Python installation. Sources are parsed with ``ast`` (nothing is
-    imported); site-packages is skipped. Returns ``{"documents", "sentences", "bytes"}``."""
-    n_docs, n_sent, size = 0, 0, 0
-    tmp = f"{out_path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        for _module, sents in _stdlib_documents():
-            text = "\n".join(sents) + "\n\n"
-            nbytes = len(text.encode("utf-8"))
-            if size + nbytes > max_bytes:
-                break
-            out.write(text)
-            n_docs, n_sent, size = n_docs + 1, n_sent + len(sents), size + nbytes
-    os.replace(tmp, out_path)
-    return {"documents": n_docs, "sentences": n_sent, "bytes": size, "python": sys.version.split()[0]}
-
-
-# Topics of the labelled demo task: standard-library packages with plenty of prose.
-STDLIB_TOPICS = ("asyncio", "email", "tkinter", "unittest")
-
-
-def stdlib_topic_task(out_dir, *, topics=STDLIB_TOPICS, dev_fraction=0.2, max_per_topic=1500,
-                      seed=0):
-    """A sentence classification task with a real signal, from the same docstrings: which
-    standard-library package (``topics``) a sentence documents. Writes ``train.tsv`` and
-    ``dev.tsv`` (header ``sentence<TAB>label``) under ``out_dir``; whole docstrings go to one
-    side so no document is split across train and dev. Balanced: at most ``max_per_topic``
-    sentences per topic. Returns ``{"train": n, "dev": n, "labels": [...]}``."""
-    rng = np.random.RandomState(seed)
-    docs = {t: [] for t in topics}
-    for module, sents in _stdlib_documents():
-        top = module.split(".")[0]
-        if top in docs:
-            docs[top].append([" ".join(s.split()) for s in sents])  # no tabs or newlines
-    rows = {"train": [], "dev": []}
-    for topic, doc_list in docs.items():
-        if not doc_list:
-            raise DataError(f"no docstrings found for standard-library package {topic!r}")
-        order = rng.permutation(len(doc_list))
-        taken = 0
-        for rank, i in enumerate(order):
-            split = "dev" if rank % int(round(1 / dev_fraction)) == 0 else "train"
-            for sent in doc_list[i]:
-                if taken >= max_per_topic:
-                    break
-                rows[split].append((sent, topic))
-                taken += 1
-    os.makedirs(out_dir, exist_ok=True)
-    for split, items in rows.items():
-        rng.shuffle(items)
-        with open(os.path.join(out_dir, f"{split}.tsv"), "w", encoding="utf-8") as f:
-            f.write("sentence\tlabel\n")
-            f.writelines(f"{s}\t{t}\n" for s, t in items)
-    return {"train": len(rows["train"]), "dev": len(rows["dev"]), "labels": list(topics)}
