@@ -8,15 +8,15 @@ import pytest
 
 import zoo
 from checkpoints import save
-from lm_fixtures import EOS, write_gpt2_style_bpe
 from zoo.cli import generate as generate_cli
 from zoo.cli import main as zoo_main
+from zoo.tokenizers import build_vocab
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, text_corpus):
     folder = tmp_path_factory.mktemp("gen")
-    tok = zoo.get_tokenizer(str(write_gpt2_style_bpe(folder / "vocab", text_corpus)))
+    tok = build_vocab("byte_bpe", 400, [str(text_corpus)], str(folder / "vocab"), layout="gpt2")
     model = zoo.get_model("gpt2_tiny", vocab_size=tok.vocab_size, use_lm=True)
     rng = np.random.RandomState(0)
     for p in model.collect_params().values():           # peaked scores: varied continuations
@@ -52,7 +52,7 @@ def test_prints_the_continuation_as_it_is_produced(checkpoint, monkeypatch):
 
 def test_stops_at_end_of_text_and_runs_beam_search_and_sampling(checkpoint, capsys):
     path, model, tok = checkpoint
-    eos = tok.token_to_id(EOS)
+    eos = tok.eos_id
     prompt = tok.encode("Return the")
     for argv, kw in ((["--num-beams", "3"], dict(num_beams=3)),
                      (["--do-sample", "--top-k", "5", "--seed", "3"],

@@ -14,7 +14,7 @@ import pytest
 
 import checkpoints
 import zoo
-from lm_fixtures import write_gpt2_style_bpe
+from zoo.tokenizers import build_vocab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--model", "gpt2_tiny", "--max-seq-length", "64", "--batch-size", "16",
@@ -36,14 +36,18 @@ def metrics(out):
 
 @pytest.fixture(scope="module")
 def vocab(tmp_path_factory, text_corpus):
-    return write_gpt2_style_bpe(tmp_path_factory.mktemp("bpe"), text_corpus, vocab_size=400)
+    folder = tmp_path_factory.mktemp("bpe")
+    build_vocab("byte_bpe", 400, [str(text_corpus)], str(folder), layout="gpt2")
+    return folder
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, text_corpus, vocab):
+def trained(tmp_path_factory, text_corpus):
+    """150 steps from scratch; the program trains the family's vocabulary (byte-level BPE,
+    GPT-2's layout) on the corpus first."""
     out = tmp_path_factory.mktemp("gpt2")
     zoo_program("pretrain", *TINY, "--corpus", text_corpus, "--eval-corpus", text_corpus,
-                "--eval-batches", 5, "--vocab", vocab, "--output", out, "--max-steps", 150,
+                "--eval-batches", 5, "--vocab-size", 400, "--output", out, "--max-steps", 150,
                 "--lr", "3e-3", "--warmup-steps", 10, "--log-every", 10, "--save-every", 75)
     return out
 
@@ -68,7 +72,9 @@ def test_checkpoint_stores_the_tie_once_and_loads_headless(trained, vocab):
     model = zoo.get_model("gpt2", pretrained=final)
     report = model.load_report
     assert report.missing == [] and report.unused == [] and report.aliased == {}
-    tok = zoo.get_tokenizer(final)
+    tok = zoo.get_tokenizer(final)          # the vocabulary the program trained: GPT-2's layout
+    assert tok.vocab_size == 400 and tok.eos_id == 399
+    assert tok.token_to_id("<|endoftext|>") == 399 and tok.cls_id is None
     assert tok.encode("Return the value.") == zoo.get_tokenizer(str(vocab)).encode(
         "Return the value.")
 

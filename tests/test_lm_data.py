@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import zoo
-from lm_fixtures import EOS, write_gpt2_style_bpe
 from zoo.data import DataError
 from zoo.lm_data import CausalLMPipeline, end_of_text_id
+from zoo.tokenizers import build_vocab
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +23,12 @@ def corpus(tmp_path_factory):
              for _ in range(rng.randint(1, 5))] for _ in range(40)]
     path = root / "docs.txt"
     path.write_text("".join("\n".join(d) + "\n\n\n" for d in docs))
-    tok = zoo.get_tokenizer(str(write_gpt2_style_bpe(root / "vocab", path, vocab_size=300)))
+    tok = build_vocab("byte_bpe", 300, [str(path)], str(root / "vocab"), layout="gpt2")
     return path, docs, tok
 
 
 def _stream(docs, tok):
-    eos = tok.token_to_id(EOS)
+    eos = tok.eos_id
     return [t for d in docs for t in tok.encode("\n".join(d)) + [eos]]
 
 
@@ -59,7 +59,7 @@ def test_blocks_cover_the_token_stream_once(corpus):
     assert [t for inputs, _ in rows for t in inputs] == stream[:-1]
     assert [t for _, labels in rows for t in labels] == stream[1:]   # every token a target once
     assert rows[-1][0] and len(rows[-1][0]) <= 8
-    assert end_of_text_id(tok) == tok.token_to_id(EOS)
+    assert end_of_text_id(tok) == tok.eos_id == tok.token_to_id("<|endoftext|>")
     kept = _rows(_pipe(corpus, drop_last=True))
     assert all(len(inputs) == 8 for inputs, _ in kept) and len(kept) % 3 == 0
     assert kept == rows[:len(kept)]

@@ -43,7 +43,8 @@ import numpy as np
 
 from .data import DataError, expand_files, iter_documents
 
-__all__ = ["CausalLMPipeline", "end_of_text_id"]
+__all__ = ["CausalLMPipeline", "end_of_text_id", "document_ids", "token_blocks",
+           "block_arrays"]
 
 _END_OF_TEXT = ("<|endoftext|>", "</s>", "[SEP]")
 
@@ -58,6 +59,39 @@ def end_of_text_id(tokenizer):
         if tokenizer.token_to_id(name) is not None:
             return tokenizer.token_to_id(name)
     return None
+
+
+def document_ids(tokenizer, documents, eos_id):
+    """Token ids of each document (a list of lines, joined by newlines), ended by
+    ``eos_id``: the pieces of the token stream."""
+    encoded = tokenizer.encode_batch(["\n".join(lines) for lines in documents])
+    return [list(ids) + [eos_id] for ids in encoded]
+
+
+def token_blocks(tokens, length):
+    """Blocks of ``length + 1`` tokens, consecutive ones overlapping by one (inputs
+    ``block[:-1]``, targets ``block[1:]``: every token after the first is a target once);
+    and the tail that is short of a block (it starts with the last block's last token)."""
+    n = max(0, (len(tokens) - 1) // length)
+    return [tokens[i * length:i * length + length + 1] for i in range(n)], tokens[n * length:]
+
+
+def block_arrays(blocks, length, pad_id=0):
+    """The batch of ``blocks`` (token lists of at most ``length + 1``): ``input_ids``,
+    ``labels``, ``label_weights`` (B, length) and ``valid_length`` (B,), as in the module
+    docstring (inputs padded with ``pad_id``)."""
+    B = len(blocks)
+    out = {"input_ids": np.full((B, length), pad_id, np.int32),
+           "labels": np.zeros((B, length), np.int32),
+           "label_weights": np.zeros((B, length), np.float32),
+           "valid_length": np.zeros(B, np.int32)}
+    for b, block in enumerate(blocks):
+        n = len(block) - 1
+        out["input_ids"][b, :n] = block[:-1]
+        out["labels"][b, :n] = block[1:]
+        out["label_weights"][b, :n] = 1.0
+        out["valid_length"][b] = n
+    return out
 
 
 class CausalLMPipeline:
@@ -128,30 +162,8 @@ class CausalLMPipeline:
             chunk = list(itertools.islice(docs, self.buffer_documents))
             if not chunk:
                 return
-            texts = ["\n".join(sentences) for _, sentences in chunk]
-            encoded = self.tokenizer.encode_batch(texts)
-            yield chunk[0][0], chunk[-1][0] + 1, [ids + [self.eos_id] for ids in encoded]
-
-    def _cut(self, tokens):
-        """Blocks of L + 1 tokens, consecutive ones overlapping by one; and the tail
-        (which starts with the last block's last token)."""
-        L = self.max_seq_length
-        n = max(0, (len(tokens) - 1) // L)
-        return [tokens[i * L:i * L + L + 1] for i in range(n)], tokens[n * L:]
-
-    def _batch(self, blocks):
-        L = self.max_seq_length
-        B = len(blocks)
-        out = {"input_ids": np.zeros((B, L), np.int32), "labels": np.zeros((B, L), np.int32),
-               "label_weights": np.zeros((B, L), np.float32),
-               "valid_length": np.zeros(B, np.int32)}
-        for b, block in enumerate(blocks):
-            n = len(block) - 1
-            out["input_ids"][b, :n] = block[:-1]
-            out["labels"][b, :n] = block[1:]
-            out["label_weights"][b, :n] = 1.0
-            out["valid_length"][b] = n
-        return out
+            yield chunk[0][0], chunk[-1][0] + 1, document_ids(
+                self.tokenizer, [sentences for _, sentences in chunk], self.eos_id)
 
     def __iter__(self):
         s = self._state
@@ -165,7 +177,7 @@ class CausalLMPipeline:
                 produced = True
                 carried = (list(tokens), [list(b) for b in blocks])
                 tokens = tokens + [t for ids in docs for t in ids]
-                new, tokens = self._cut(tokens)
+                new, tokens = token_blocks(tokens, self.max_seq_length)
                 blocks = blocks + new
                 if self.shuffle:
                     random.Random(f"{self.seed}-blocks-{epoch}-{buffer}").shuffle(blocks)
@@ -176,7 +188,7 @@ class CausalLMPipeline:
                     self._state = {"epoch": epoch, "buffer": buffer, "first_doc": start,
                                    "carry_tokens": carried[0], "carry_blocks": carried[1],
                                    "batches_done": k + 1}
-                    yield self._batch(blocks[k * B:(k + 1) * B])
+                    yield block_arrays(blocks[k * B:(k + 1) * B], self.max_seq_length)
                 skip = 0
                 blocks = blocks[full * B:]
                 buffer, first_doc = buffer + 1, end
@@ -190,4 +202,4 @@ class CausalLMPipeline:
             self._state = {"epoch": epoch, "buffer": 0, "first_doc": 0, "carry_tokens": [],
                            "carry_blocks": [list(b) for b in blocks[k + B:]],
                            "batches_done": 0}
-            yield self._batch(blocks[k:k + B])
+            yield block_arrays(blocks[k:k + B], self.max_seq_length)

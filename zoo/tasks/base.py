@@ -98,7 +98,7 @@ class Task:
     output_ext = ".jsonl"    # extension of dev_predictions and of prediction files
     hf_problem_type = None   # Hugging Face config.json "problem_type" of this task, if any
     option_defaults = {}     # the task's own options (stored in meta) and their defaults
-    required_tokens = ("cls", "sep")   # special tokens its encodings need in the vocabulary
+    special_tokens = ("cls", "sep")   # tokenizer roles its encodings use (checked up front)
 
     # ---- options
     @classmethod

@@ -204,7 +204,7 @@ def _prepare(opts, log):
         opts.pretrained = dst
     info, assets = read_checkpoint(opts.pretrained)
     stored = stored_task(assets, opts.pretrained) or {}
-    tokenizer = load_tokenizer(opts.pretrained, opts.vocab, get_task(opts.task).required_tokens)
+    tokenizer = load_tokenizer(opts.pretrained, opts.vocab, get_task(opts.task).special_tokens)
     cfg = model_config(info, opts.pretrained, opts.model)
     if tokenizer.vocab_size > cfg.vocab_size and info.config:
         raise UsageError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model in "
@@ -527,8 +527,8 @@ def predict(model_path, input_path, output_path, *, batch_size=64, ctx="cpu", hy
     if not meta:
         raise UsageError(f"{model_path}: not a finetuned checkpoint (no {TASK_ASSET}); "
                          f"finetune one first (zoo finetune --task {'|'.join(list_tasks())} ...)")
-    get_task(meta["task"])   # a checkpoint of a task this installation does not know
-    tokenizer = load_tokenizer(model_path, required=get_task(meta["task"]).required_tokens)
+    # a checkpoint of a task this installation does not know: UsageError
+    tokenizer = load_tokenizer(model_path, special_tokens=get_task(meta["task"]).special_tokens)
     cfg = model_config(info, model_path)
     task = make_task(dict(meta), tokenizer, pad_id(cfg, tokenizer))
     model = build_model(model_path, **task.model_kwargs(), name=meta.get("family"), ctx=ctx,

@@ -45,9 +45,9 @@ def stored_task(assets, path):
         raise UsageError(f"{path}: asset {TASK_ASSET} is not valid JSON") from None
 
 
-def load_tokenizer(path, vocab=None, required=("cls", "sep")):
+def load_tokenizer(path, vocab=None, special_tokens=("cls", "sep")):
     """The tokenizer of ``vocab`` if given, else the checkpoint's own; it must have the
-    ``required`` special tokens (the task's encodings use them)."""
+    special tokens the task encodings use (``Task.special_tokens``: [CLS] and [SEP])."""
     try:
         tokenizer = get_tokenizer(vocab or path)
     except TokenizerError as e:
@@ -55,7 +55,7 @@ def load_tokenizer(path, vocab=None, required=("cls", "sep")):
             raise UsageError(str(e)) from None
         raise UsageError(f"{e}; pass --vocab PATH (the vocabulary it was trained with)") from None
     try:
-        tokenizer.require_special_tokens(required)
+        tokenizer.require_special_tokens(special_tokens)
     except TokenizerError as e:
         raise UsageError(str(e)) from None
     return tokenizer
@@ -102,10 +102,8 @@ def _head_signature(task, units, num_classes):
     return shapes, getattr(head, "uses_pooled", True)
 
 
-def build_model(path, task, num_classes, *, name=None, overrides=None, ctx=None, log=print,
-                **flags):
-    """``zoo.get_model(name or FAMILY, pretrained=path, task=..., num_classes=..., **flags)``
-    (``flags``: head switches such as ``use_lm=True`` for a task without a task head).
+def build_model(path, task, num_classes, *, name=None, overrides=None, ctx=None, log=print):
+    """``zoo.get_model(name or FAMILY, pretrained=path, task=..., num_classes=...)``.
 
     A head already in the file is kept only when it is this task's head of this size (its
     ``head.*`` tensors have a fresh head's names and shapes, and the file has a pooler exactly
@@ -133,14 +131,13 @@ def build_model(path, task, num_classes, *, name=None, overrides=None, ctx=None,
             keep = file_head == want and has_pooler == uses_pooled
         if keep:
             model = get_model(name, pretrained=path, task=task, num_classes=num_classes,
-                              ctx=ctx, **flags, **overrides)
+                              ctx=ctx, **overrides)
         else:
             log(f"[init] {path} holds a head for another task or label set: a fresh "
                 f"{task} head replaces it")
             fields = {k: v for k, v in (info.config or {}).items() if k != "family"}
             fields.update(overrides)
-            model = get_model(name, task=task, num_classes=num_classes, ctx=ctx, **flags,
-                              **fields)
+            model = get_model(name, task=task, num_classes=num_classes, ctx=ctx, **fields)
             model.load_report = checkpoints.load(
                 model, path, ctx=ctx, rename=lambda n: None if n.startswith("head.") else n)
     except (ValueError, TypeError, UnknownModelError) as e:

@@ -137,7 +137,7 @@ class Seq2SeqTask(Task):
     main_metric = "rougeL"
     metric_names = ("exact_match", "rouge1", "rouge2", "rougeL", "bleu")
     plot_also = ("exact_match", "bleu")
-    required_tokens = ()
+    special_tokens = ()      # its encodings use the tokenizer's own layout
     option_defaults = {"max_target_length": 64, "label_smoothing": 0.1, "num_beams": 1,
                        "length_penalty": 1.0}
 
@@ -205,9 +205,6 @@ class Seq2SeqTask(Task):
         return out
 
     # ---- model
-    def model_kwargs(self):
-        return {"task": None, "num_classes": None, "use_lm": True}
-
     def arrays(self, features, with_labels):
         """``src`` (B, S), ``src_valid`` (B,); with labels ``labels`` (B, T), ``label_weights``
         (B, T), ``tgt_valid`` (B,)."""

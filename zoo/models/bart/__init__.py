@@ -8,7 +8,7 @@ from . import convert
 from .config import DEFAULT_PRESET, PRESETS, BartConfig
 from .layers import BartDecoder, BartDecoderLayer, BartEncoder, BartEncoderLayer
 from .pretrain import RECIPE
-from .model import BartModel, build_bart
+from .model import TASKS, BartModel, build_bart
 
 __all__ = ["FAMILY", "BartConfig", "BartModel", "BartEncoder", "BartDecoder",
            "BartEncoderLayer", "BartDecoderLayer", "build_bart"]
@@ -17,7 +17,7 @@ FAMILY = Family(
     name="bart", config_class=BartConfig, build=build_bart, presets=PRESETS,
     default_preset=DEFAULT_PRESET,
     flags={"use_lm": "language-model head", "encoder_only": "the encoder alone"},
-    head_prefixes=("lm_head.",), kind=ENCODER_DECODER, tasks=(), recipe=RECIPE,
+    head_prefixes=("lm_head.",), kind=ENCODER_DECODER, tasks=TASKS, recipe=RECIPE,
     vocab_kind="byte_bpe", vocab_options={"layout": "roberta"},
     converter=convert,
     vocab_parameters=("word_embed.weight", "lm_head.weight", "lm_head.bias"),

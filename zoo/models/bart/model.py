@@ -20,7 +20,11 @@ import mxnet as mx
 from ...encoder_decoder import EncoderDecoderModel
 from .layers import BartDecoder, BartEncoder
 
-__all__ = ["BartModel", "build_bart"]
+__all__ = ["TASKS", "BartModel", "build_bart"]
+
+
+# the finetuning tasks of the family (zoo/tasks/seq2seq.py)
+TASKS = ("seq2seq",)
 
 
 class BartModel(EncoderDecoderModel):
@@ -51,8 +55,9 @@ class BartModel(EncoderDecoderModel):
 
 
 def build_bart(config, *, use_lm=False, encoder_only=False, task=None, num_classes=None):
-    """The family's builder: the BART variant the flags ask for, not initialized."""
-    if task is not None or num_classes is not None:
-        raise ValueError("bart models have no task heads (task=..., num_classes=...); finetune "
-                         "them as sequence-to-sequence models (--task seq2seq)")
-    return BartModel(config, use_lm=use_lm, encoder_only=encoder_only)
+    """The family's builder: the BART variant the flags ask for, not initialized; the
+    ``seq2seq`` task is the model with its LM head."""
+    if task not in (None,) + TASKS or num_classes is not None:
+        raise ValueError(f"bart models finetune on {', '.join(TASKS)} (task={task!r}, "
+                         f"num_classes={num_classes!r} given)")
+    return BartModel(config, use_lm=use_lm or task is not None, encoder_only=encoder_only)

@@ -7,7 +7,7 @@ from ...registry import DECODER, Family
 from . import convert
 from .config import DEFAULT_PRESET, PRESETS, GPT2Config
 from .layers import GPT2Layer, GPT2SelfAttention
-from .model import GPT2ForCausalLM, GPT2Model, build_gpt2
+from .model import TASKS, GPT2ForCausalLM, GPT2Model, build_gpt2
 from .pretrain import RECIPE
 
 __all__ = ["FAMILY", "GPT2Config", "GPT2Model", "GPT2ForCausalLM", "GPT2Layer",
@@ -16,8 +16,8 @@ __all__ = ["FAMILY", "GPT2Config", "GPT2Model", "GPT2ForCausalLM", "GPT2Layer",
 FAMILY = Family(
     name="gpt2", config_class=GPT2Config, build=build_gpt2, presets=PRESETS,
     default_preset=DEFAULT_PRESET, flags={"use_lm": "language-model head"},
-    head_prefixes=("lm_head.",), kind=DECODER, tasks=(), recipe=RECIPE,
-    vocab_kind="byte_bpe", converter=convert,
+    head_prefixes=("lm_head.",), kind=DECODER, tasks=TASKS, recipe=RECIPE,
+    vocab_kind="byte_bpe", vocab_options={"layout": "gpt2"}, converter=convert,
     vocab_parameters=("word_embed.weight", "lm_head.weight"),
     file_decides=convert.FILE_DECIDES,
     description="GPT-2: pre-LN decoder, byte-level BPE, causal LM")

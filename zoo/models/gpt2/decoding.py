@@ -10,8 +10,10 @@ Two hybridized graphs share the model's parameters:
   layer attending to the cache (an input) and to itself, and returns the scores and the
   token's keys and values, which the session writes into the cache.
 
-The cache is allocated once per session at its final size, ``(rows, heads, T, head_dim)``
-per layer and for keys and values, so every step has the same shapes (one static graph).
+The cache is one array allocated once per session at its final size, ``(2 * layers, rows,
+heads, T, head_dim)`` (keys and values of every layer), so every step has the same shapes
+(one static graph); each layer reads its keys and values through views of it, and the new
+ones of a step land in it with one slice assignment.
 Slot ``t < P`` (the longest prompt) holds prompt token ``t``; the token fed at step ``s``
 goes to slot ``P + s`` in every row. A shorter prompt leaves slots between its length and
 ``P`` empty and masked, while its generated tokens still take positions ``len + s``: GPT-2's
@@ -33,7 +35,7 @@ __all__ = ["GPT2DecodingSession"]
 
 class _PromptGraph(HybridBlock):
     """inputs (B, P), valid_length (B,) -> scores (B, vocab) after each prompt's last token,
-    then keys, values of every layer (B, heads, P, head_dim)."""
+    keys and values of every layer (2 * layers, B, heads, P, head_dim)."""
 
     def __init__(self, model):
         super().__init__()
@@ -44,13 +46,13 @@ class _PromptGraph(HybridBlock):
         seq, cache = m.decode(F, inputs, valid_length, with_cache=True)
         last = gather_positions(F, seq, F.reshape(valid_length - 1, shape=(-1, 1)))
         last = F.reshape(last, shape=(-1, m.config.units))
-        return [m.lm_scores(F, last, _value(F, m.lm_parameter(), inputs))] + cache
+        return m.lm_scores(F, last, _value(F, m.lm_parameter(), inputs)), F.stack(*cache)
 
 
 class _StepGraph(HybridBlock):
     """tokens, positions (B, 1); key_mask (B, 1, 1, T + 1); keys and values of every layer
-    (B, heads, T, head_dim) -> scores (B, vocab), then the new keys and values of every
-    layer (B, heads, 1, head_dim)."""
+    (B * heads, T, head_dim) -> scores (B, vocab), the new keys and values of every layer
+    (2 * layers, B, heads, 1, head_dim)."""
 
     def __init__(self, model):
         super().__init__()
@@ -64,7 +66,7 @@ class _StepGraph(HybridBlock):
             x, k, v = layer.step(F, x, key_mask, cache[2 * i], cache[2 * i + 1])
             new += [k, v]
         scores = m.lm_scores(F, m.final_layer_norm(x), _value(F, m.lm_parameter(), tokens))
-        return [scores] + new
+        return scores, F.stack(*new)
 
 
 class _Graphs:
@@ -114,6 +116,13 @@ class GPT2DecodingSession:
         self.slots = self.prompt_slots + max(max_new_tokens - 1, 0)
         self.prompt_graph, self.step_graph = _graphs(model)
         self.steps = 0
+        self._spare = None        # the cache's other buffer (see reorder)
+
+    def _views(self):
+        """Every layer's keys and values as views of the one cache array, (rows * heads, T,
+        head_dim) as the step graph reads them (no copies)."""
+        n, rows, heads, slots, dim = self.cache.shape
+        self.layer_views = [self.cache[i].reshape((rows * heads, slots, dim)) for i in range(n)]
 
     def start(self):
         """Run the prompts; -> next-token scores (B, vocab_size), an NDArray."""
@@ -122,15 +131,12 @@ class GPT2DecodingSession:
         for b, prompt in enumerate(self.prompts):
             ids[b, :len(prompt)] = prompt
         lengths = mx.nd.array(self.lengths, ctx=self.ctx)
-        scores, *prompt_cache = self.prompt_graph(mx.nd.array(ids, ctx=self.ctx), lengths)
-        if T == P:
-            self.cache = prompt_cache
-        else:
-            self.cache = []
-            for part in prompt_cache:
-                full = mx.nd.zeros(part.shape[:2] + (T,) + part.shape[3:], ctx=self.ctx)
-                full[:, :, :P, :] = part
-                self.cache.append(full)
+        scores, prompt_cache = self.prompt_graph(mx.nd.array(ids, ctx=self.ctx), lengths)
+        # a copy in any case: a static graph may reuse its output buffers at the next call
+        self.cache = mx.nd.zeros(prompt_cache.shape[:3] + (T,) + prompt_cache.shape[4:],
+                                 ctx=self.ctx)
+        self.cache[:, :, :, :P, :] = prompt_cache
+        self._views()
         # slots [0, length) hold the prompt; the last column is the fed token itself
         mask = np.where(np.arange(T + 1)[None, :] < self.lengths[:, None], 0.0, MASKED_SCORE)
         mask[:, T] = 0.0
@@ -145,9 +151,8 @@ class GPT2DecodingSession:
             raise GenerationError(f"this session was sized for {self.slots - self.prompt_slots} "
                                   f"fed tokens; start a new one for more")
         tokens = mx.nd.array(np.asarray(tokens, dtype=np.float32).reshape(-1, 1), ctx=self.ctx)
-        scores, *new = self.step_graph(tokens, self.positions, self.key_mask, *self.cache)
-        for cache, part in zip(self.cache, new):
-            cache[:, :, slot:slot + 1, :] = part
+        scores, new = self.step_graph(tokens, self.positions, self.key_mask, *self.layer_views)
+        self.cache[:, :, :, slot:slot + 1, :] = new
         self.key_mask[:, :, :, slot:slot + 1] = 0.0
         self.positions += 1
         self.steps += 1
@@ -156,6 +161,16 @@ class GPT2DecodingSession:
     def reorder(self, rows):
         """Keep the rows ``rows`` (indices into the current rows, repeats allowed: beams)."""
         index = mx.nd.array(np.asarray(rows, dtype=np.int64), ctx=self.ctx, dtype="int64")
-        self.cache = [mx.nd.take(c, index, axis=0) for c in self.cache]
+        old, shape = self.cache, list(self.cache.shape)
+        shape[1] = len(rows)
+        # Two buffers take turns: beam search reorders every step, and a fresh array of the
+        # cache's size costs more in page faults than the copy itself (~8x at 32 x 143 slots).
+        spare = self._spare if self._spare is not None and \
+            self._spare.shape == tuple(shape) else mx.nd.empty(tuple(shape), ctx=self.ctx)
+        for i in range(shape[0]):
+            # per layer along its first axis: MXNet's take along a later axis is ~20x slower
+            mx.nd.take(old[i], index, axis=0, out=spare[i])
+        self.cache, self._spare = spare, old
+        self._views()
         self.key_mask = mx.nd.take(self.key_mask, index, axis=0)
         self.positions = mx.nd.take(self.positions, index, axis=0)

@@ -82,8 +82,10 @@ class GPT2SelfAttention(HybridBlock):
         """One token per row against the cache.
 
         x (B, units) normalized input; key_mask (B, 1, 1, T + 1) additive over the T cache
-        slots and the token itself (last); k_cache, v_cache (B, heads, T, head_dim) ->
-        context (B, units), key and value of the token (B, heads, 1, head_dim).
+        slots and the token itself (last); k_cache, v_cache (B * heads, T, head_dim) ->
+        context (B, units), key and value of the token (B, heads, 1, head_dim). (The cache
+        comes in the shape the batched products read: a reshape inside the graph would copy
+        it, every layer, every step.)
         """
         heads, head_dim = self.num_heads, self.head_dim
         qkv = F.reshape(self.qkv(x), shape=(0, 3, heads, head_dim))
@@ -92,15 +94,13 @@ class GPT2SelfAttention(HybridBlock):
         q = q * (1.0 / math.sqrt(head_dim))
         k = F.reshape(F.slice_axis(qkv, axis=1, begin=1, end=2), shape=(-1, heads, 1, head_dim))
         v = F.reshape(F.slice_axis(qkv, axis=1, begin=2, end=3), shape=(-1, heads, 1, head_dim))
-        k_all = F.reshape(k_cache, shape=(-3, 0, 0))                         # (B*H, T, d)
-        v_all = F.reshape(v_cache, shape=(-3, 0, 0))
         k_own = F.reshape(k, shape=(-3, 0, 0))                               # (B*H, 1, d)
         v_own = F.reshape(v, shape=(-3, 0, 0))
-        scores = F.concat(F.batch_dot(q, k_all, transpose_b=True),
+        scores = F.concat(F.batch_dot(q, k_cache, transpose_b=True),
                           F.batch_dot(q, k_own, transpose_b=True), dim=2)   # (B*H, 1, T+1)
         scores = F.broadcast_add(F.reshape(scores, shape=(-4, -1, heads, 0, 0)), key_mask)
         probs = F.reshape(F.softmax(scores, axis=-1), shape=(-3, 0, 0))
-        context = F.batch_dot(F.slice_axis(probs, axis=2, begin=0, end=-1), v_all) + \
+        context = F.batch_dot(F.slice_axis(probs, axis=2, begin=0, end=-1), v_cache) + \
             F.batch_dot(F.slice_axis(probs, axis=2, begin=-1, end=None), v_own)
         return F.reshape(context, shape=(-1, heads * head_dim)), k, v
 

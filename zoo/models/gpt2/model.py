@@ -22,7 +22,7 @@ from heads._layers import LayerNorm
 
 from .layers import GPT2Layer, causal_mask
 
-__all__ = ["GPT2Model", "GPT2ForCausalLM", "build_gpt2"]
+__all__ = ["GPT2Model", "GPT2ForCausalLM", "build_gpt2", "TASKS"]
 
 
 @tied("lm_head.weight", "word_embed.weight", when="tie_word_embeddings")
@@ -111,9 +111,14 @@ class GPT2ForCausalLM(GPT2Model):
         return seq, self.lm_head(seq)
 
 
+# the finetuning tasks of GPT-2 models: language modelling, with the LM head
+TASKS = ("causal_lm",)
+
+
 def build_gpt2(config, *, use_lm=False, task=None, num_classes=None):
-    """The family's builder: the GPT-2 variant the flags ask for, not initialized."""
-    if task is not None or num_classes is not None:
-        raise ValueError("gpt2 models have no task heads (task=..., num_classes=...); "
-                         "finetune them as language models")
-    return GPT2ForCausalLM(config) if use_lm else GPT2Model(config)
+    """The family's builder: the GPT-2 variant the flags ask for, not initialized; the
+    ``causal_lm`` task is the LM model."""
+    if task not in (None,) + TASKS or num_classes is not None:
+        raise ValueError(f"gpt2 models finetune on {', '.join(TASKS)} (task={task!r}, "
+                         f"num_classes={num_classes!r} given)")
+    return GPT2ForCausalLM(config) if use_lm or task is not None else GPT2Model(config)

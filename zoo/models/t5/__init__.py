@@ -9,7 +9,7 @@ from . import convert
 from .config import DEFAULT_PRESET, PRESETS, T5Config
 from .layers import RMSNorm, T5Decoder, T5DecoderLayer, T5Encoder, T5EncoderLayer
 from .pretrain import RECIPE
-from .model import T5Model, build_t5
+from .model import TASKS, T5Model, build_t5
 
 __all__ = ["FAMILY", "T5Config", "T5Model", "T5Encoder", "T5Decoder", "T5EncoderLayer",
            "T5DecoderLayer", "RMSNorm", "build_t5"]
@@ -18,7 +18,7 @@ FAMILY = Family(
     name="t5", config_class=T5Config, build=build_t5, presets=PRESETS,
     default_preset=DEFAULT_PRESET,
     flags={"use_lm": "language-model head", "encoder_only": "the encoder alone"},
-    head_prefixes=("lm_head.",), kind=ENCODER_DECODER, tasks=(), recipe=RECIPE,
+    head_prefixes=("lm_head.",), kind=ENCODER_DECODER, tasks=TASKS, recipe=RECIPE,
     vocab_kind="sentencepiece", vocab_options={"layout": "t5"},
     converter=convert,
     vocab_parameters=("word_embed.weight", "lm_head.weight"),

@@ -18,7 +18,11 @@ import mxnet as mx
 from ...encoder_decoder import EncoderDecoderModel
 from .layers import T5Decoder, T5Encoder
 
-__all__ = ["T5Model", "build_t5"]
+__all__ = ["TASKS", "T5Model", "build_t5"]
+
+
+# the finetuning tasks of the family (zoo/tasks/seq2seq.py)
+TASKS = ("seq2seq",)
 
 
 class T5Model(EncoderDecoderModel):
@@ -43,8 +47,9 @@ class T5Model(EncoderDecoderModel):
 
 
 def build_t5(config, *, use_lm=False, encoder_only=False, task=None, num_classes=None):
-    """The family's builder: the T5 variant the flags ask for, not initialized."""
-    if task is not None or num_classes is not None:
-        raise ValueError("t5 models have no task heads (task=..., num_classes=...); finetune "
-                         "them as sequence-to-sequence models (--task seq2seq)")
-    return T5Model(config, use_lm=use_lm, encoder_only=encoder_only)
+    """The family's builder: the T5 variant the flags ask for, not initialized; the
+    ``seq2seq`` task is the model with its LM head."""
+    if task not in (None,) + TASKS or num_classes is not None:
+        raise ValueError(f"t5 models finetune on {', '.join(TASKS)} (task={task!r}, "
+                         f"num_classes={num_classes!r} given)")
+    return T5Model(config, use_lm=use_lm or task is not None, encoder_only=encoder_only)
