@@ -134,27 +134,32 @@ class MultiHeadAttention(HybridBlock):
         q = F.reshape(self.query(x), shape=(-1, 1, self.head_dim))
         return q * (1.0 / math.sqrt(self.head_dim)) if self.scaled else q
 
-    def _attend(self, F, q, keys, values, mask):
-        """q (B*H, 1, d); keys, values (B*H, K, d); mask (B or 1, H or 1, 1, K) -> (B, units)."""
-        scores = F.batch_dot(q, keys, transpose_b=True)                        # (B*H, 1, K)
+    def _probs(self, F, scores, mask):
+        """Scores (B*H, 1, K) + mask (B or 1, H or 1, 1, K) -> probabilities (B*H, 1, K)."""
         scores = F.broadcast_add(F.reshape(scores, shape=(-4, -1, self.num_heads, 0, 0)), mask)
-        probs = F.reshape(F.softmax(scores, axis=-1), shape=(-3, 0, 0))
-        context = F.batch_dot(probs, values)                                   # (B*H, 1, d)
+        return F.reshape(F.softmax(scores, axis=-1), shape=(-3, 0, 0))
+
+    def _output(self, F, context):
+        """Context (B*H, 1, d) -> the output projection (B, units)."""
         return self.proj(F.reshape(context, shape=(-1, self.inner)))
 
     def self_step(self, F, x, mask, k_cache, v_cache):
         """One token per row against the self-attention cache.
 
         x (B, units); mask (B or 1, H or 1, 1, T + 1) additive over the T cache slots and
-        the token itself (last); k_cache, v_cache (B, heads, T, head_dim) -> output
-        (B, units), the token's key and value (B, heads, 1, head_dim).
+        the token itself (last); k_cache, v_cache (B * heads, T, head_dim), in the shape the
+        batched products read (a reshape inside the graph would copy them, every layer,
+        every step) -> output (B, units), the token's key and value (B, heads, 1, head_dim).
         """
         k, v = self._heads(F, self.key(x)), self._heads(F, self.value(x))
-        keys = F.concat(F.reshape(k_cache, shape=(-3, 0, 0)), F.reshape(k, shape=(-3, 0, 0)),
-                        dim=1)
-        values = F.concat(F.reshape(v_cache, shape=(-3, 0, 0)), F.reshape(v, shape=(-3, 0, 0)),
-                          dim=1)
-        return self._attend(F, self._queries(F, x), keys, values, mask), k, v
+        k_own, v_own = F.reshape(k, shape=(-3, 0, 0)), F.reshape(v, shape=(-3, 0, 0))
+        q = self._queries(F, x)
+        # the cache and the token itself apart: joining them would copy the cache
+        probs = self._probs(F, F.concat(F.batch_dot(q, k_cache, transpose_b=True),
+                                        F.batch_dot(q, k_own, transpose_b=True), dim=2), mask)
+        context = F.batch_dot(F.slice_axis(probs, axis=2, begin=0, end=-1), v_cache) + \
+            F.batch_dot(F.slice_axis(probs, axis=2, begin=-1, end=None), v_own)
+        return self._output(F, context), k, v
 
     def memory_heads(self, F, memory):
         """Encoder output (B, S, units) -> keys, values (B, heads, S, head_dim) for
@@ -165,10 +170,11 @@ class MultiHeadAttention(HybridBlock):
         return split(self.key(memory)), split(self.value(memory))
 
     def cross_step(self, F, x, mask, k_memory, v_memory):
-        """x (B, units); mask (B, 1, 1, S) additive; k_memory, v_memory (B, heads, S,
+        """x (B, units); mask (B, 1, 1, S) additive; k_memory, v_memory (B * heads, S,
         head_dim) -> (B, units)."""
-        return self._attend(F, self._queries(F, x), F.reshape(k_memory, shape=(-3, 0, 0)),
-                            F.reshape(v_memory, shape=(-3, 0, 0)), mask)
+        q = self._queries(F, x)
+        probs = self._probs(F, F.batch_dot(q, k_memory, transpose_b=True), mask)
+        return self._output(F, F.batch_dot(probs, v_memory))
 
 
 # --------------------------------------------------------------------------------- masks
@@ -262,10 +268,6 @@ class EncoderDecoderModel(HybridBlock):
     def lm_head_initializer(config):
         raise NotImplementedError
 
-    def encode(self, F, src, valid_length=None):
-        """src (B, S), valid_length (B,) -> the encoder output (B, S, units)."""
-        return F.transpose(self.encoder(src, valid_length), axes=(1, 0, 2))
-
     def lm_input(self, F, seq):
         """The decoder output as the LM head reads it (a family may rescale it)."""
         return seq
@@ -317,8 +319,8 @@ class EncoderDecoderModel(HybridBlock):
 
 class _MemoryGraph(HybridBlock):
     """src (B, S), valid_length (B,) -> the encoder's keys and values for every decoder
-    layer's cross-attention, each (B, heads, S, head_dim). It holds the encoder and those
-    attention blocks only: a graph whose parameters are all used."""
+    layer's cross-attention, (2 * layers, B, heads, S, head_dim). It holds the encoder and those
+    attention blocks only (their key and value projections are what it uses of them)."""
 
     def __init__(self, model):
         super().__init__()
@@ -332,14 +334,15 @@ class _MemoryGraph(HybridBlock):
         out = []
         for attention in self.cross_attention:
             out.extend(attention.memory_heads(F, memory))
-        return out
+        return F.stack(*out)
 
 
 class _StepGraph(HybridBlock):
     """tokens (B, 1), the decoder's step input, self mask (B, 1, 1, T + 1), cross mask
-    (B, 1, 1, S), then self keys, values and cross keys, values of every layer -> scores
-    (B, vocab), then the token's keys and values of every layer. It holds the decoder and
-    the LM head (the model scores through them; it is not a child of the graph)."""
+    (B, 1, 1, S), then self keys, values (B * heads, T, head_dim) and cross keys, values
+    (B * heads, S, head_dim) of every layer -> scores (B, vocab), the token's keys and
+    values of every layer (2 * layers, B, heads, 1, head_dim). It holds the decoder and the
+    LM head (the model scores through them; it is not a child of the graph)."""
 
     def __init__(self, model):
         super().__init__()
@@ -352,7 +355,7 @@ class _StepGraph(HybridBlock):
         layers = len(self.decoder.layers)
         x, new = self.decoder.step(F, tokens, step_input, self_mask, cross_mask,
                                    state[:2 * layers], state[2 * layers:])
-        return [self._model.lm_scores(F, x, tokens)] + new
+        return self._model.lm_scores(F, x, tokens), F.stack(*new)
 
 
 class _Graphs:
@@ -432,6 +435,25 @@ class EncoderDecoderSession:
     def _array(self, a, dtype="float32"):
         return mx.nd.array(a, ctx=self.ctx, dtype=dtype)
 
+    @staticmethod
+    def _layer_views(array):
+        """(2 * layers, rows, heads, K, head_dim) -> every layer's keys and values as views
+        of it, (rows * heads, K, head_dim) as the step graph reads them (no copies)."""
+        n, rows, heads, k, dim = array.shape
+        return [array[i].reshape((rows * heads, k, dim)) for i in range(n)]
+
+    @staticmethod
+    def _take(array, index, spare):
+        """``array`` with rows ``index`` (its second axis), written into ``spare`` when it
+        has the shape: beam search reorders every step, and a fresh array of the cache's
+        size costs more in page faults than the copy itself."""
+        shape = (array.shape[0], len(index)) + array.shape[2:]
+        out = spare if spare is not None and spare.shape == shape else \
+            mx.nd.empty(shape, ctx=array.context)
+        for i in range(shape[0]):     # per layer along its first axis: MXNet's take along a
+            mx.nd.take(array[i], index, axis=0, out=out[i])    # later axis is far slower
+        return out
+
     def start(self):
         """Run the encoder, then feed the decoder start token; -> scores (B, vocab_size)."""
         B = len(self.sources)
@@ -440,12 +462,15 @@ class EncoderDecoderSession:
         ids = np.zeros((B, S), dtype=np.float32)
         for b, src in enumerate(self.sources):
             ids[b, :len(src)] = src
-        self.memory = self.graphs.memory(self._array(ids), self._array(lengths))
+        # a copy: a static graph may reuse its output buffer at its next call
+        self.memory = self.graphs.memory(self._array(ids), self._array(lengths)).copy()
+        self.memory_views = self._layer_views(self.memory)
         mask = np.where(np.arange(S)[None, :] < lengths[:, None], 0.0, MASKED_SCORE)
         self.cross_mask = self._array(mask.reshape(B, 1, 1, S))
         heads, head_dim, layers = self.model.decoder_cache_shape
-        self.cache = [mx.nd.zeros((B, heads, self.slots, head_dim), ctx=self.ctx)
-                      for _ in range(2 * layers)]
+        self.cache = mx.nd.zeros((2 * layers, B, heads, self.slots, head_dim), ctx=self.ctx)
+        self.cache_views = self._layer_views(self.cache)
+        self._spare_cache = self._spare_memory = None
         # every slot hidden until written; the last column is the fed token itself
         mask = np.full((1, 1, 1, self.slots + 1), MASKED_SCORE, dtype=np.float32)
         mask[..., -1] = 0.0
@@ -461,10 +486,9 @@ class EncoderDecoderSession:
                                   f"a new one for more")
         tokens = self._array(np.asarray(tokens, dtype=np.float32).reshape(-1, 1))
         step_input = self._array(self.model.decoder.step_input(slot, self.slots))
-        scores, *new = self.graphs.step(tokens, step_input, self.self_mask, self.cross_mask,
-                                        *self.cache, *self.memory)
-        for cache, part in zip(self.cache, new):
-            cache[:, :, slot:slot + 1, :] = part
+        scores, new = self.graphs.step(tokens, step_input, self.self_mask, self.cross_mask,
+                                       *self.cache_views, *self.memory_views)
+        self.cache[:, :, :, slot:slot + 1, :] = new
         self.self_mask[:, :, :, slot:slot + 1] = 0.0
         self.steps += 1
         return scores
@@ -477,13 +501,17 @@ class EncoderDecoderSession:
         """Keep the rows ``rows`` (indices into the current rows, repeats allowed: beams)."""
         rows = np.asarray(rows, dtype=np.int64)
         index = self._array(rows, dtype="int64")
-        self.cache = [mx.nd.take(c, index, axis=0) for c in self.cache]
+        self.cache, self._spare_cache = self._take(self.cache, index, self._spare_cache), \
+            self.cache
+        self.cache_views = self._layer_views(self.cache)
         self.self_mask = mx.nd.take(self.self_mask, index, axis=0)
         memory_rows = self.memory_rows[rows]
         # Beams of one source share its encoder memory: while the rows still map to the same
         # sources in the same order (a beam step that only reorders within each source),
         # the memory stays where it is instead of being copied every step.
         if not np.array_equal(memory_rows, self.memory_rows):
-            self.memory = [mx.nd.take(m, index, axis=0) for m in self.memory]
+            self.memory, self._spare_memory = self._take(self.memory, index,
+                                                         self._spare_memory), self.memory
+            self.memory_views = self._layer_views(self.memory)
             self.cross_mask = mx.nd.take(self.cross_mask, index, axis=0)
             self.memory_rows = memory_rows
