@@ -13,6 +13,12 @@ random weights, the same config on both sides (dropout 0.1 in training, none in 
   of the LM model on a batch of 4 x 128 tokens, tokens per second; tiezoo hybridized
   (static_alloc/static_shape), transformers eager.
 
+The encoder-decoders have lines of their own (``bart-*`` on ``bart_base``, ``t5-*`` on
+``t5_small``, random weights): generation of 128 new tokens from a 64-token source (the
+encoder runs once, the decoder with its caches), and one training step (teacher forcing,
+cross-entropy over the target, Adam) on 4 sources and 4 targets of 128 tokens, target
+tokens per second; see :func:`seq2seq_lines`.
+
 Each number is the best of its timed runs after a warmup one (the least disturbed on a
 shared machine). Ratios are tiezoo / transformers: above 1.00x means tiezoo is faster. Every
 process uses the same number of threads (default: all cores) and ``OMP_WAIT_POLICY=ACTIVE``
@@ -42,6 +48,19 @@ TRAIN_BATCH, TRAIN_LEN = 4, 128
 # line name -> (num_beams, batch) for generation; "train" is the training step
 LINES = {"greedy-1": (1, 1), "greedy-8": (1, 8), "beam4-1": (4, 1), "beam4-8": (4, 8),
          "train": None}
+
+
+def seq2seq_lines():
+    """The encoder-decoder lines: ``{"bart-greedy-1": (1, 1), ..., "t5-train": None}``, the
+    same searches and batches as GPT-2's, for each family's preset in SEQ2SEQ_PRESETS."""
+    return {f"{family}-{line}": spec for family in SEQ2SEQ_PRESETS for line, spec in
+            (("greedy-1", (1, 1)), ("greedy-8", (1, 8)), ("beam4-1", (4, 1)),
+             ("beam4-8", (4, 8)), ("train", None))}
+
+
+SEQ2SEQ_PRESETS = {"bart": "bart_base", "t5": "t5_small"}
+SOURCE_LEN = 64
+LINES.update(seq2seq_lines())
 
 
 def _prompts(vocab_size, batch, seed=0):
@@ -133,13 +152,116 @@ def child_transformers(line, config, warmup, iters, new_tokens, threads):
     return _time(run, warmup, iters), batch * new_tokens
 
 
+# --------------------------------------------------------------------------- encoder-decoders
+
+def _seq2seq_data(vocab_size, batch, source_len, target_len=None, seed=2):
+    """Random sources (batch, source_len) and, with target_len, targets (batch, target_len)."""
+    import numpy as np
+    rng = np.random.RandomState(seed)
+    src = rng.randint(3, vocab_size, size=(batch, source_len))
+    return src if target_len is None else (src, rng.randint(3, vocab_size,
+                                                             size=(batch, target_len)))
+
+
+def _hf_seq2seq(family, config, dropout):
+    """The transformers model of the same config (random weights)."""
+    import transformers
+    c = config
+    if family == "bart":
+        hf = transformers.BartConfig(
+            vocab_size=c.vocab_size, d_model=c.units, encoder_layers=c.num_layers,
+            decoder_layers=c.decoder_layers, encoder_attention_heads=c.num_heads,
+            decoder_attention_heads=c.num_heads, encoder_ffn_dim=c.hidden_size,
+            decoder_ffn_dim=c.hidden_size, max_position_embeddings=c.max_length,
+            dropout=dropout, attention_dropout=dropout, activation_dropout=dropout,
+            forced_eos_token_id=None)
+        return transformers.BartForConditionalGeneration(hf)
+    hf = transformers.T5Config(
+        vocab_size=c.vocab_size, d_model=c.units, d_kv=c.head_dim, d_ff=c.hidden_size,
+        num_layers=c.num_layers, num_heads=c.num_heads, dropout_rate=dropout,
+        decoder_start_token_id=c.decoder_start_token_id)
+    return transformers.T5ForConditionalGeneration(hf)
+
+
+def child_seq2seq(framework, line, warmup, iters, new_tokens, threads):
+    """One encoder-decoder line (see the module docstring): ``(times, tokens per call)``."""
+    import zoo
+    family, _, what = line.partition("-")
+    preset = SEQ2SEQ_PRESETS[family]
+    config = zoo.get_config(preset)
+    train = LINES[line] is None
+    if framework == "transformers":
+        import torch
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = _hf_seq2seq(family, config, 0.1 if train else 0.0)
+        if train:
+            model.train()
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            src, tgt = (torch.tensor(a) for a in _seq2seq_data(config.vocab_size, TRAIN_BATCH,
+                                                                TRAIN_LEN, TRAIN_LEN))
+
+            def step():
+                loss = model(input_ids=src, labels=tgt).loss   # shifted right inside
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            return _time(step, warmup, iters), TRAIN_BATCH * TRAIN_LEN
+        model.eval()
+        num_beams, batch = LINES[line]
+        src = torch.tensor(_seq2seq_data(config.vocab_size, batch, SOURCE_LEN))
+
+        def run():
+            out = model.generate(src, attention_mask=torch.ones_like(src),
+                                 max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                 num_beams=num_beams, do_sample=False, early_stopping=False,
+                                 eos_token_id=None, forced_eos_token_id=None, use_cache=True)
+            assert out.shape[1] == 1 + new_tokens
+        return _time(run, warmup, iters), batch * new_tokens
+    import mxnet as mx
+    mx.random.seed(0)
+    if train:
+        from mxnet import autograd, gluon
+        from zoo.recipes import DenoisingRecipe
+        model = zoo.get_model(preset, use_lm=True)
+        model.hybridize(static_alloc=True, static_shape=True)
+        trainer = gluon.Trainer(model.collect_params(), "adam", {"learning_rate": 1e-4})
+        src, tgt = _seq2seq_data(config.vocab_size, TRAIN_BATCH, TRAIN_LEN, TRAIN_LEN)
+        part = {"input_ids": mx.nd.array(src), "valid_length": mx.nd.full((TRAIN_BATCH,), TRAIN_LEN),
+                "labels": mx.nd.array(tgt), "label_weights": mx.nd.ones((TRAIN_BATCH, TRAIN_LEN)),
+                "decoder_valid_length": mx.nd.full((TRAIN_BATCH,), TRAIN_LEN)}
+        recipe = zoo.get_family(family).recipe
+        assert isinstance(recipe, DenoisingRecipe)
+
+        def step():
+            with autograd.record():
+                loss = recipe.forward(model, part).loss
+            loss.backward()
+            trainer.step(1)
+            mx.nd.waitall()
+        return _time(step, warmup, iters), TRAIN_BATCH * TRAIN_LEN
+    num_beams, batch = LINES[line]
+    quiet = {k: 0.0 for k in ("dropout", "attention_dropout", "activation_dropout")
+             if hasattr(config, k)}
+    model = zoo.get_model(preset, use_lm=True, **quiet)
+    sources = [list(map(int, s)) for s in _seq2seq_data(config.vocab_size, batch, SOURCE_LEN)]
+
+    def run():
+        out = zoo.generate(model, sources, max_new_tokens=new_tokens, num_beams=num_beams)
+        assert all(len(o) == new_tokens for o in out)
+    return _time(run, warmup, iters), batch * new_tokens
+
+
 # --------------------------------------------------------------------------- driver
 
 def child(args):
     import zoo
     config = zoo.get_config(PRESET)
     line, _, new_tokens = args.preset.partition("@")
-    if args.child == "transformers":
+    if line.split("-")[0] in SEQ2SEQ_PRESETS:
+        times, tokens = child_seq2seq(args.child, line, args.warmup, args.iters,
+                                      int(new_tokens), args.threads)
+    elif args.child == "transformers":
         times, tokens = child_transformers(line, config, args.warmup, args.iters,
                                            int(new_tokens), args.threads)
     else:
@@ -191,23 +313,25 @@ def main(argv=None):
             for fw in FRAMEWORKS:
                 r = run_child_process(__file__, fw, f"{line}@{args.new_tokens}", args,
                                       args.iters)
-                print(f"  {line:<9} {fw:<13} {r['tokens_per_s']:9.1f} tok/s  "
+                print(f"  {line:<13} {fw:<13} {r['tokens_per_s']:9.1f} tok/s  "
                       f"[{r['wall_s']:.0f} s]", flush=True)
                 best = results.setdefault((line, fw), r)
                 best["tokens_per_s"] = max(best["tokens_per_s"], r["tokens_per_s"])
     print()
-    header = f"{'line':<9} {'what':<34} {'tiezoo tok/s':>12} {'transformers':>12} {'ratio':>6}"
+    header = f"{'line':<13} {'what':<34} {'tiezoo tok/s':>12} {'transformers':>12} {'ratio':>6}"
     print(header)
     print("-" * len(header))
     for line in lines:
         ours, theirs = results[(line, "tiezoo")], results[(line, "transformers")]
         if LINES[line] is None:
             what = f"train step {TRAIN_BATCH}x{TRAIN_LEN}"
+            if line.split("-")[0] in SEQ2SEQ_PRESETS:
+                what += f" -> {TRAIN_BATCH}x{TRAIN_LEN}"
         else:
             beams, batch = LINES[line]
             what = (f"{'greedy' if beams == 1 else f'{beams}-beam'}, batch {batch}, "
                     f"{args.new_tokens} new")
-        print(f"{line:<9} {what:<34} {ours['tokens_per_s']:12.1f} "
+        print(f"{line:<13} {what:<34} {ours['tokens_per_s']:12.1f} "
               f"{theirs['tokens_per_s']:12.1f} "
               f"{ours['tokens_per_s'] / theirs['tokens_per_s']:5.2f}x")
     print(f"\nratio = tiezoo tokens/s / transformers tokens/s; > 1.00x: tiezoo faster. "

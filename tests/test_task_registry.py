@@ -18,7 +18,7 @@ from zoo.cli import finetune as finetune_cli
 from zoo.tasks import base as tasks_base
 from zoo.training import UsageError
 
-BUILTIN = ["causal_lm", "classification", "qa", "regression", "tagging"]
+BUILTIN = ["causal_lm", "classification", "qa", "regression", "seq2seq", "tagging"]
 
 
 @pytest.fixture
@@ -138,7 +138,8 @@ def test_unknown_task_names_list_the_known_ones(capsys):
         assert str(e.value) == ("unknown task 'sentiment'; known: classification, qa, "
                                 "regression, tagging")
     with pytest.raises(UsageError, match=r"^unknown task 'sentiment'; known: "
-                                         r"causal_lm, classification, qa, regression, tagging$"):
+                                         r"causal_lm, classification, qa, regression, seq2seq, "
+                                         r"tagging$"):
         tasks.get_task("sentiment")
     with pytest.raises(SystemExit) as e:
         finetune_cli.main(["--task", "sentiment", "--pretrained", "x", "--train", "x",

@@ -36,7 +36,14 @@ PUBLISHED = {"bert_base": 109_482_240, "bert_large": 335_141_888,
              "electra_large": 334_092_288,
              # GPT2Model (transformers builds them on the meta device in tests/test_gpt2.py)
              "gpt2_small": 124_439_808, "gpt2_medium": 354_823_168,
-             "gpt2_large": 774_030_080, "gpt2_xl": 1_557_611_200}
+             "gpt2_large": 774_030_080, "gpt2_xl": 1_557_611_200,
+             # BartModel / T5Model (meta device builds in tests/test_bart.py, tests/test_t5.py)
+             "bart_base": 139_420_416, "bart_large": 406_291_456,
+             "t5_small": 60_506_624, "t5_base": 222_903_552, "t5_large": 737_668_096,
+             "t5_3b": 2_851_598_336, "t5_11b": 11_307_321_344,
+             "t5_v1_1_small": 60_511_616, "t5_v1_1_base": 222_903_552,
+             "t5_v1_1_large": 750_251_008, "t5_v1_1_xl": 2_783_959_040,
+             "t5_v1_1_xxl": 11_003_736_064}
 
 
 # ----------------------------------------------------------------- per-family data
@@ -100,6 +107,43 @@ def _gpt2_count(c, heads):
     if heads.get("use_lm") and not c.tie_word_embeddings:
         total += c.vocab_size * U
     return total
+
+
+def _bart_count(c, heads):
+    U, I, V = c.units, c.hidden_size, c.vocab_size
+    attention, norm, ffn = 4 * (U * U + U), 2 * U, (U * I + I) + (I * U + U)
+    stack = (c.max_length + 2) * U + norm            # positions (offset 2) and their norm
+    total = V * U + 2 * stack + c.num_layers * (attention + ffn + 2 * norm) \
+        + c.decoder_layers * (2 * attention + ffn + 3 * norm)
+    if heads.get("use_lm"):
+        total += V + (0 if c.tie_word_embeddings else V * U)     # bias; an untied weight
+    return total
+
+
+def _t5_count(c, heads):
+    U, I, V = c.units, c.hidden_size, c.vocab_size
+    attention, norm = 4 * U * c.num_heads * c.head_dim, U       # no biases anywhere
+    ffn = (2 if c.gated_activation else 1) * U * I + I * U
+    stack = c.relative_attention_num_buckets * c.num_heads + norm   # bias table, final norm
+    total = V * U + 2 * stack + c.num_layers * (attention + ffn + 2 * norm) \
+        + c.decoder_layers * (2 * attention + ffn + 3 * norm)
+    if heads.get("use_lm") and not c.tie_word_embeddings:
+        total += V * U
+    return total
+
+
+def _seq2seq_ties(model, heads):
+    ties = {"encoder.embed_tokens.weight": "word_embed.weight",
+            "decoder.embed_tokens.weight": "word_embed.weight"}
+    if heads.get("use_lm") and model.config.tie_word_embeddings:
+        ties["lm_head.weight"] = "word_embed.weight"
+    return ties
+
+
+def _seq2seq_outputs(c, heads, B, L, P):
+    T = L - 2
+    return [(B, L, c.units), (B, T, c.units)] + ([(B, T, c.vocab_size)] if heads.get("use_lm")
+                                                 else [])
 
 
 def _lm_tie(model, heads):
@@ -174,6 +218,14 @@ def _decoder_inputs(config, family, B, L, P, rng):
     return [rng.randint(0, config.vocab_size, size=(B, L)), np.array([L, 4])]
 
 
+def _seq2seq_inputs(config, family, B, L, P, rng):
+    """src, its valid lengths, decoder inputs (L - 2 long), theirs: the encoder-decoder
+    forward contract."""
+    T = L - 2
+    return [rng.randint(0, config.vocab_size, size=(B, L)), np.array([L, 4]),
+            rng.randint(0, config.vocab_size, size=(B, T)), np.array([T, 3])]
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     heads: dict                       # get_model flags of the full pretraining model
@@ -182,6 +234,7 @@ class Family:
     outputs: Callable                 # (config, heads, B, L, P) -> output shapes
     extra_inputs: Callable = _no_inputs   # (config, B, P, rng) -> arrays after masked_positions
     inputs: Callable = _encoder_inputs    # (config, family, B, L, P, rng) -> forward inputs
+    shrink: dict = dataclasses.field(default_factory=lambda: SHRINK)   # for large presets
 
 
 FAMILIES = {
@@ -193,6 +246,13 @@ FAMILIES = {
                       _replacements),
     "gpt2": Family(dict(use_lm=True), _gpt2_count, _lm_tie, _lm_outputs,
                    inputs=_decoder_inputs),
+    "bart": Family(dict(use_lm=True), _bart_count, _seq2seq_ties, _seq2seq_outputs,
+                   inputs=_seq2seq_inputs),
+    # T5 3B and 11B are wide where it costs (FFN 16384 / 65536, 32 / 128 heads of 128):
+    # even one layer each would be gigabytes, so their run also narrows those two
+    "t5": Family(dict(use_lm=True), _t5_count, _seq2seq_ties, _seq2seq_outputs,
+                 inputs=_seq2seq_inputs,
+                 shrink=dict(num_layers=1, vocab_size=128, hidden_size=256, num_heads=4)),
     # the family defined outside zoo/ (tests/toy_family.py) meets the same contract
     "toy": Family(dict(use_mlm=True), _toy_count, _mlm_tie, _pretraining_outputs),
 }
@@ -228,7 +288,7 @@ def test_registered_model(name, tmp_path):
     if name in PUBLISHED:
         assert _count(headless) == PUBLISHED[name]
 
-    overrides = {} if _count(full) < RUN_FULL_BELOW else SHRINK
+    overrides = {} if _count(full) < RUN_FULL_BELOW else family.shrink
     quiet = {f.name: 0.0 for f in dataclasses.fields(config) if f.name.endswith("dropout")}
     model = zoo.get_model(name, **quiet, **heads, **overrides)
     c = model.config

@@ -11,7 +11,9 @@ its :class:`zoo.registry.Family`, defined in the family folder's ``pretrain.py``
   :class:`StepOutput`: the loss to differentiate, the named loss terms to log, and
   ``(correct, count)`` pairs for named accuracies;
 * ``perplexity_of``: the loss term whose exponential is reported as perplexity;
-* ``progress_keys``: the metrics the progress bar shows.
+* ``progress_keys``: the metrics the progress bar shows;
+* ``config_overrides(tokenizer)``: config fields a fresh model takes from the tokenizer
+  (special-token ids), beside ``vocab_size``.
 
 Metric names in ``metrics.jsonl`` are the recipe's term names plus ``loss`` (the mean of
 the differentiated loss) and ``<name>`` for every accuracy.
@@ -52,6 +54,9 @@ class Recipe:
 
     def forward(self, model, part):
         raise NotImplementedError
+
+    def config_overrides(self, tokenizer):
+        return {}
 
     def describe(self):
         return type(self).__name__
@@ -135,6 +140,57 @@ class CausalLMRecipe(Recipe):
         w = part["label_weights"]
         loss = self.lm_loss(scores, part["labels"], w)
         correct = ((scores.argmax(axis=-1) == part["labels"]) * w).sum()
+        return StepOutput(loss, {"lm_loss": loss}, {"lm_acc": (correct, w.sum())})
+
+
+class DenoisingRecipe(Recipe):
+    """Sequence-to-sequence denoising: the encoder reads a corrupted text, the decoder writes
+    what the objective asks for, teacher-forced (T5's ``"span_corruption"``: the dropped
+    spans after their sentinels; BART's ``"text_infilling"``: the original text).
+
+    Batches come from :class:`zoo.seq2seq_data.DenoisingPipeline`; the loss is the
+    cross-entropy averaged over the real target tokens. ``decoder_start``: the token the
+    decoder starts from, ``"pad"`` (T5) or ``"eos"`` (BART), which a fresh model's config
+    takes from the tokenizer with the other special ids.
+    """
+    perplexity_of = "lm_loss"
+    progress_keys = ("loss", "lm_acc")
+    OBJECTIVES = ("span_corruption", "text_infilling")
+
+    def __init__(self, flags, objective, decoder_start):
+        if objective not in self.OBJECTIVES:
+            raise ValueError(f"objective must be one of {self.OBJECTIVES}, not {objective!r}")
+        if decoder_start not in ("pad", "eos"):
+            raise ValueError(f"decoder_start must be 'pad' or 'eos', not {decoder_start!r}")
+        self.flags, self.objective, self.decoder_start = dict(flags), objective, decoder_start
+        self.lm_loss = MaskedLMLoss()
+
+    def describe(self):
+        return self.objective.replace("_", " ")
+
+    def config_overrides(self, tokenizer):
+        from zoo.seq2seq_data import end_of_sequence_id
+        bos = getattr(tokenizer, "bos_id", None)
+        ids = {"pad_token_id": tokenizer.pad_id, "eos_token_id": end_of_sequence_id(tokenizer),
+               "bos_token_id": tokenizer.cls_id if bos is None else bos}
+        ids["decoder_start_token_id"] = ids[f"{self.decoder_start}_token_id"]
+        return {k: v for k, v in ids.items() if v is not None}
+
+    def pipeline(self, files, tokenizer, *, max_seq_length, **options):
+        from zoo import seq2seq_data
+        make = (seq2seq_data.SpanCorruption if self.objective == "span_corruption"
+                else seq2seq_data.TextInfilling)
+        return seq2seq_data.DenoisingPipeline(files, tokenizer, make(tokenizer, max_seq_length),
+                                              **options)
+
+    def forward(self, model, part):
+        from zoo.seq2seq_data import decoder_inputs
+        labels, w = part["labels"], part["label_weights"]
+        tgt = decoder_inputs(mx.nd, labels, model.config.decoder_start_token_id)
+        scores = model(part["input_ids"], part["valid_length"], tgt,
+                       part["decoder_valid_length"])[2]
+        loss = self.lm_loss(scores, labels, w)
+        correct = ((scores.argmax(axis=-1) == labels) * w).sum()
         return StepOutput(loss, {"lm_loss": loss}, {"lm_acc": (correct, w.sum())})
 
 

@@ -98,7 +98,12 @@ def run(args):
         model, tokenizer = load_generator(args.checkpoint, ctx)
     except TokenizerError as e:
         raise UsageError(f"{args.checkpoint}: no usable tokenizer ({e})") from None
-    prompt = tokenizer.encode(args.prompt)
+    from zoo import registry
+    if registry.family_of(model.config).kind == registry.ENCODER_DECODER:
+        # the prompt is the encoder's source, with the special tokens the tokenizer adds
+        prompt = tokenizer.encode_pair(args.prompt).ids
+    else:
+        prompt = tokenizer.encode(args.prompt)
     eos = None if args.no_eos else (args.eos_id if args.eos_id is not None
                                     else end_of_text_id(tokenizer))
     options = dict(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,

@@ -309,6 +309,9 @@ class Run:
             if "pad_token_id" in fields and self.tokenizer.pad_id is not None:
                 # RoBERTa derives position ids from the padding id: it must be the tokenizer's.
                 overrides.setdefault("pad_token_id", self.tokenizer.pad_id)
+            for field, value in self.recipe.config_overrides(self.tokenizer).items():
+                if field in fields:     # special-token ids (an encoder-decoder's start token)
+                    overrides.setdefault(field, value)
         mx.random.seed(a.seed)
         model = zoo.get_model(name, pretrained=start, ctx=self.ctxs[0], **self.recipe.flags,
                               **overrides)

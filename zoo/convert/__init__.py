@@ -51,10 +51,17 @@ provides (``zoo/models/bert/convert.py`` is the reference)::
     HF_TRANSPOSED               tiezoo names ({i}: a layer index) whose tensor is the
                                 transpose of the Hugging Face one (GPT-2's Conv1D weights);
                                 transposed on the way in and out
+    HF_UNTIED_ALIASES           (optional) tied aliases written as copies of their canonical
+                                into a folder whose config unties the word embeddings
+                                (transformers 5 then ties nothing: BART's stack tables)
+    HF_FLATTENED                tiezoo names whose tensor is the Hugging Face one flattened
+                                (BART's final_logits_bias: (1, vocab) there, (vocab,) here)
     HF_PAIR = (main arch, second arch), HF_PAIR_PREFIX   (optional: a pretraining model that
                                 Hugging Face keeps as two folders; the second folder's model
                                 is the tiezoo block HF_PAIR_PREFIX; config_from_hf(hf, hf2))
     describe_heads(block, heads) -> [str]                (optional: for the printed summary)
+    check_tokenizer(config, assets)                     (optional: ValueError when the
+                                tokenizer files of a folder do not fit the model's vocabulary)
 
 "heads" is the dict of ``zoo.get_model`` flags ``{use_mlm, use_nsp, task, num_classes}``.
 """

@@ -194,17 +194,24 @@ def local_weight_files(kind, files, tmpdir):
 def transposed_weight_files(files, rename, table, tmpdir):
     """Weight files in which every tensor whose tiezoo name (``rename(file name)``) is one of
     the table's ``HF_TRANSPOSED`` is transposed (Hugging Face's ``Conv1D`` stores ``(in,
-    out)``, tiezoo's ``Dense`` ``(out, in)``); files without one are returned as they are."""
+    out)``, tiezoo's ``Dense`` ``(out, in)``) and every one of its ``HF_FLATTENED`` is
+    flattened (BART's ``final_logits_bias`` is ``(1, vocab)``, tiezoo's bias ``(vocab,)``);
+    files without one are returned as they are."""
     from safetensors.numpy import load_file, save_file
     transposed = name_matcher(getattr(table, "HF_TRANSPOSED", ()))
+    flattened = name_matcher(getattr(table, "HF_FLATTENED", ()))
     out = []
     for i, path in enumerate(files):
-        names = [n for n, _, _ in inspect(path).tensors if transposed(rename(n))]
+        names = [n for n, _, _ in inspect(path).tensors
+                 if transposed(rename(n)) or flattened(rename(n))]
         if not names:
             out.append(path)
             continue
         arrays = load_file(path)
         for name in names:
+            if flattened(rename(name)):
+                arrays[name] = np.ascontiguousarray(arrays[name].reshape(-1))
+                continue
             if arrays[name].ndim != 2:
                 raise ConversionError(f"{path}: tensor {name!r} has shape "
                                       f"{arrays[name].shape}; a Conv1D weight is a matrix")
@@ -335,9 +342,14 @@ def save_hf(conv, dst, *, architecture=None, max_shard_size=None):
         base_config = conv.hf_partner_config or conv.hf_config
     ties = ties_of(conv.block)
     transposed = name_matcher(getattr(table, "HF_TRANSPOSED", ()))
+    flattened = name_matcher(getattr(table, "HF_FLATTENED", ()))
+    untied = not getattr(conv.config, "tie_word_embeddings", True)
+    # transformers 5 honours no tie of a model whose config unties the word embeddings, so
+    # the aliases a table lists for that case are written as copies of their canonical
+    written_aliases = set(getattr(table, "HF_UNTIED_ALIASES", ())) if untied else set()
     tensors, dropped = {}, []
     for name, param in params.items():
-        if name in ties:
+        if name in ties and name not in written_aliases:
             continue          # a tied alias: Hugging Face ties it too and leaves it out
         try:
             hf_name = table.tiezoo_to_hf_name(name, arch)
@@ -347,8 +359,10 @@ def save_hf(conv, dst, *, architecture=None, max_shard_size=None):
             dropped.append(name)
             continue
         value = param.data().asnumpy()
+        if flattened(name):
+            value = value.reshape(1, -1)
         tensors[hf_name] = np.ascontiguousarray(value.T if transposed(name) else value)
-        if not getattr(conv.config, "tie_word_embeddings", True):
+        if untied:
             for extra in getattr(table, "HF_UNTIED_NAMES", {}).get(name, ()):
                 tensors[extra] = tensors[hf_name]
     hf_config = {k: v for k, v in (base_config or {}).items() if k not in _HF_DROP_CONFIG}

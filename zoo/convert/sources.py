@@ -9,7 +9,7 @@ import numpy as np
 
 from checkpoints import CheckpointError, inspect, load, read_assets, ties_of
 from checkpoints import _mx_compat as mxc
-from checkpoints.errors import ShapeMismatchError
+from checkpoints.errors import ShapeMismatchError, TieConflictError
 from checkpoints import formats
 from checkpoints.ties import resolve_declared, switched_ties
 
@@ -190,7 +190,10 @@ def load_hf(src, *, generator=None):
         for n, (f_folder, f_arch, rename, local) in enumerate(prepared):
             now = set()
             for path in local:
-                now.update(load(block, path, rename=rename).loaded)
+                try:
+                    now.update(load(block, path, rename=rename).loaded)
+                except TieConflictError as e:   # name the folder, not a scratch copy in it
+                    raise ConversionError(str(e).replace(path, f_folder)) from None
             for name in sorted(now & set(snapshot)):
                 value = params[name].data().asnumpy()
                 if not np.array_equal(value, snapshot[name]):
@@ -210,6 +213,12 @@ def load_hf(src, *, generator=None):
     assets = {}
     for f_folder in reversed([s[0] for s in sources]):      # the main folder's files win
         assets.update(hf_assets(f_folder))
+    check_tokenizer = getattr(table, "check_tokenizer", None)
+    if check_tokenizer is not None:
+        try:
+            check_tokenizer(config, assets)
+        except ValueError as e:
+            raise ConversionError(f"{folder}: {e}") from None
     assets[HF_CONFIG_ASSET] = json.dumps(hf_config, indent=2, sort_keys=True)
     description = arch
     if partner is not None:

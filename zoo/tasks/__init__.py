@@ -12,6 +12,7 @@ module             what
 ``tagging``        the ``tagging`` task
 ``qa``             the ``qa`` task
 ``causal_lm``      the ``causal_lm`` task (language modelling on a text file)
+``seq2seq``        the ``seq2seq`` task (encoder-decoders: text -> text)
 ``model``          checkpoints: tokenizer, config, the task model, finetuned assets
 ``finetuning``     :func:`finetune`, :func:`evaluate`, :func:`predict`
 =================  ======================================================================
@@ -35,6 +36,7 @@ from .sequence import ClassificationTask, RegressionTask, SequenceTask  # noqa: 
 from .tagging import TaggingTask  # noqa: F401
 from .qa import QATask  # noqa: F401
 from .causal_lm import CausalLMTask  # noqa: F401
+from .seq2seq import Seq2SeqTask  # noqa: F401
 from .model import (HF_CONFIG_ASSET, TASK_ASSET, build_model, finetuned_assets,  # noqa: F401
                     max_positions, pad_id)
 from .finetuning import (RUN_FILES, TRUNCATIONS, FinetuneOptions, FinetuneResult,  # noqa: F401
@@ -45,6 +47,7 @@ __all__ = [
     "Task", "register_task", "get_task", "list_tasks", "make_task",
     "ClassificationTask", "RegressionTask", "SequenceTask", "TaggingTask", "QATask",
     "CausalLMTask",
+    "Seq2SeqTask",
     # data
     "TaskDataError", "SequenceExample", "TaggingExample", "QAExample", "detect_format",
     "read_rows", "read_sequence_examples", "read_conll", "read_squad", "label_list",
