@@ -29,7 +29,7 @@ spearman, pearson, mse | f1, precision, recall, accuracy (entity-level) | exact_
 ``OUTPUT/metrics.png``, the best model (by --metric on dev) at ``OUTPUT/model.params`` with its
 config, tokenizer and task description (labels, columns, lengths), so ``predict`` rebuilds
 everything from the one file, ``OUTPUT/dev_predictions.jsonl`` (``.json`` for QA) from the
-best model, and ``OUTPUT/results.json`` (best step, its dev metrics, the majority baseline).
+best model, and ``OUTPUT/results.json`` (best step, its dev metrics, the task's trivial baseline).
 """
 import argparse
 import json

@@ -95,6 +95,7 @@ class Task:
     main_metric = None       # the dev metric that picks the best model by default (higher wins)
     metric_names = ()        # what metrics() always reports (a --metric must be one of them)
     plot_also = ()           # dev metrics plotted beside the loss and the chosen metric
+    baseline_name = "majority baseline"   # what baseline() predicts, as the log names it
     output_ext = ".jsonl"    # extension of dev_predictions and of prediction files
     hf_problem_type = None   # Hugging Face config.json "problem_type" of this task, if any
     option_defaults = {}     # the task's own options (stored in meta) and their defaults

@@ -45,6 +45,7 @@ class CausalLMTask(Task):
     main_metric = "log_likelihood"
     metric_names = ("log_likelihood", "perplexity", "accuracy")
     plot_also = ("accuracy",)
+    baseline_name = "unigram baseline"
     special_tokens = ()          # no [CLS]/[SEP]: documents end with the end-of-text token
 
     def _eos(self):

@@ -397,7 +397,7 @@ def finetune(opts, *, log=log_line):
                        best_step=best.step, steps=step, dev=res, baseline=baseline,
                        stopped_early=stopped_early,
                        seconds=round(time.perf_counter() - t_start, 1))
-        base = (f" (majority baseline {baseline[metric]:.4f})"
+        base = (f" ({task.baseline_name} {baseline[metric]:.4f})"
                 if baseline and metric in baseline else "")
         log(f"[best] step {best.step}: dev " + ", ".join(f"{k} {v:.4f}" for k, v in res.items())
             + base)

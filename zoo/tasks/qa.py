@@ -25,6 +25,7 @@ class QATask(Task):
     main_metric = "f1"
     metric_names = ("exact_match", "f1")
     plot_also = ("exact_match",)
+    baseline_name = "no-answer baseline"
     output_ext = ".json"
     option_defaults = {"doc_stride": 128, "max_query_length": 64, "max_answer_length": 30,
                        "n_best": 20, "null_threshold": 0.0, "squad_v2": "auto"}

@@ -137,6 +137,7 @@ class Seq2SeqTask(Task):
     main_metric = "rougeL"
     metric_names = ("exact_match", "rouge1", "rouge2", "rougeL", "bleu")
     plot_also = ("exact_match", "bleu")
+    baseline_name = "copy-the-source baseline"
     special_tokens = ()      # its encodings use the tokenizer's own layout
     option_defaults = {"max_target_length": 64, "label_smoothing": 0.1, "num_beams": 1,
                        "length_penalty": 1.0}

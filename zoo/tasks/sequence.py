@@ -129,6 +129,7 @@ class RegressionTask(SequenceTask):
     numeric = True
     main_metric = "spearman"
     metric_names = ("spearman", "pearson", "mse")
+    baseline_name = "mean baseline"
     hf_problem_type = "regression"
 
     def targets(self, examples):

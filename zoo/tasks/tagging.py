@@ -21,6 +21,7 @@ class TaggingTask(Task):
     main_metric = "f1"
     metric_names = ("f1", "precision", "recall", "accuracy")
     plot_also = ("accuracy",)
+    baseline_name = "all-O baseline"
 
     @property
     def num_classes(self):
