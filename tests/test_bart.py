@@ -14,13 +14,11 @@ import pytest
 
 import zoo
 from checkpoints import inspect, load, save, ties_of
-from hf_port import assert_valid_close
+from hf_port import assert_valid_close, requires_oracles, torch, transformers
 from seq2seq_port import VOCAB, hf_bart, hf_forward, padded_pair
 from zoo import cli as zoo_cli
 from zoo import convert, registry
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 ATOL = 1e-4
 
@@ -33,6 +31,7 @@ def _vocab_sized(path):
     return sorted(n for n, s, _ in inspect(str(path)).tensors if s and s[0] == VOCAB)
 
 
+@requires_oracles
 @pytest.mark.parametrize("name", ["bart_base", "bart_large"])
 def test_published_sizes_have_transformers_parameter_counts(name):
     """Built uninitialized on both sides (transformers on the meta device): no memory."""
@@ -54,6 +53,7 @@ def test_published_sizes_have_transformers_parameter_counts(name):
         sum(p.numel() for p in backbone.encoder.parameters())
 
 
+@requires_oracles
 @pytest.mark.parametrize("untied", [False, True], ids=["tied", "untied"])
 @pytest.mark.parametrize("arch", ["BartForConditionalGeneration", "BartModel"])
 def test_converted_model_computes_what_transformers_computes(tmp_path, arch, untied, capsys):
@@ -145,6 +145,7 @@ def test_encoder_only_model_refuses_decoder_inputs_and_generation():
         zoo.get_model("bart_tiny", encoder_only=True, use_lm=True)
 
 
+@requires_oracles
 def test_stacks_reading_their_own_tables_are_a_clear_error(tmp_path):
     """transformers 5 unties every table of a BART told tie_word_embeddings=False; one
     shared embedding is what a BART is, so such a file is refused, naming the tensors."""

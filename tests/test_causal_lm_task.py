@@ -6,15 +6,13 @@ import math
 import os
 import shutil
 
-import numpy as np
 import pytest
 
 import zoo
 from zoo.tokenizers import build_vocab
 from zoo.cli import main as zoo_main
+from hf_port import requires_oracles, torch, transformers
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +69,7 @@ def _transformers_loss(hf, tok, path, length):
     return total / count, count
 
 
+@requires_oracles
 def test_finetuning_learns_and_its_dev_loss_equals_transformers(tmp_path, texts, hf_checkpoint,
                                                                 capsys):
     root, _ = texts
@@ -118,6 +117,7 @@ def test_finetuning_learns_and_its_dev_loss_equals_transformers(tmp_path, texts,
     assert len(zoo.generate(model, [tok.encode("Return the")], max_new_tokens=5)[0]) == 5
 
 
+@requires_oracles
 def test_mistakes_are_one_line(tmp_path, texts, hf_checkpoint, capsys):
     root, _ = texts
     _, ckpt, _ = hf_checkpoint

@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 
 import zoo
-from hf_port import randomize_torch
+from hf_port import randomize_torch, requires_oracles, torch, transformers
 from zoo import convert, generation
 from zoo.generation import GenerationError, generate
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 VOCAB, POSITIONS = 97, 48
 HF_CONFIG = dict(vocab_size=VOCAB, n_embd=32, n_layer=3, n_head=4, n_inner=48,
@@ -49,6 +47,7 @@ def _frequent_token(hf, prompt, max_new_tokens):
     return tokens[len(tokens) // 2]
 
 
+@requires_oracles
 @pytest.mark.parametrize("prompt", PROMPTS, ids=["len1", "len4", "len9"])
 def test_greedy_equals_transformers(pair, prompt):
     hf, model = pair
@@ -60,6 +59,7 @@ def test_greedy_equals_transformers(pair, prompt):
     assert ours[-1] == eos and eos not in ours[:-1]
 
 
+@requires_oracles
 @pytest.mark.parametrize("num_beams,length_penalty", [(2, 1.0), (4, 1.0), (4, 0.5), (3, 2.0)])
 @pytest.mark.parametrize("prompt", PROMPTS, ids=["len1", "len4", "len9"])
 def test_beam_search_equals_transformers(pair, prompt, num_beams, length_penalty):
@@ -71,6 +71,7 @@ def test_beam_search_equals_transformers(pair, prompt, num_beams, length_penalty
         [_hf_generate(hf, prompt, eos_id=eos, **kw)]
 
 
+@requires_oracles
 def test_a_batch_gives_what_each_prompt_gives_alone(pair):
     hf, model = pair
     prompts = PROMPTS + [[8, 8, 8, 8, 8, 8], [40, 41]]
@@ -83,6 +84,7 @@ def test_a_batch_gives_what_each_prompt_gives_alone(pair):
     assert len(lengths) > 1          # rows stopped at different steps
 
 
+@requires_oracles
 def test_cached_decoding_equals_recomputing_the_sequence(pair):
     """The key/value cache (hybridized step graph) against plain full forwards."""
     _, model = pair
@@ -102,6 +104,7 @@ def test_cached_decoding_equals_recomputing_the_sequence(pair):
     assert generate(model, prompts, max_new_tokens=15) == got
 
 
+@requires_oracles
 @pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 0, 1.0), (0.7, 5, 1.0),
                                                       (1.3, 0, 0.8), (0.9, 10, 0.5),
                                                       (1.0, 1, 1.0), (2.0, 0, 0.05)])
@@ -130,6 +133,7 @@ def test_draws_follow_the_distribution():
     np.testing.assert_allclose(freq, [0.5, 0.25, 0.15, 0.1, 0.0], atol=0.01)
 
 
+@requires_oracles
 def test_sampling_is_seeded_and_top_k_1_is_greedy(pair):
     _, model = pair
     kw = dict(max_new_tokens=16, do_sample=True)
@@ -149,6 +153,7 @@ def test_sampling_is_seeded_and_top_k_1_is_greedy(pair):
         seq.append(t)
 
 
+@requires_oracles
 def test_stream_yields_what_generate_returns(pair):
     _, model = pair
     for kw in (dict(), dict(do_sample=True, seed=4, top_p=0.9)):
@@ -167,6 +172,7 @@ def test_generation_after_a_vocabulary_resize():
     assert generate(model, [[1, 2]], max_new_tokens=1) == [[129]]
 
 
+@requires_oracles
 def test_bad_arguments_are_one_clear_error(pair):
     _, model = pair
     cases = [

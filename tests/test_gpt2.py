@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 
 import zoo
-from checkpoints import inspect, load, save, ties_of
-from hf_port import assert_valid_close, attention_mask, randomize_torch
+from checkpoints import inspect, load, save
+from hf_port import (assert_valid_close, attention_mask, randomize_torch, requires_oracles,
+                     torch, transformers)
 from zoo import convert, registry
 from zoo import cli as zoo_cli
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 ATOL = 1e-4
 # a GPT-2 of every code path (several layers and heads, an FFN width of its own), with its
@@ -54,6 +53,7 @@ def _count(block):
     return sum(int(np.prod(p.shape)) for p in block.collect_params().values())
 
 
+@requires_oracles
 @pytest.mark.parametrize("name", ["gpt2_small", "gpt2_medium", "gpt2_large", "gpt2_xl"])
 def test_published_sizes_have_transformers_parameter_counts(name):
     """Built uninitialized on both sides (transformers on the meta device): no memory."""
@@ -70,6 +70,7 @@ def test_published_sizes_have_transformers_parameter_counts(name):
     assert registry.get_family("gpt2").default_preset == "gpt2_small"
 
 
+@requires_oracles
 @pytest.mark.parametrize("arch", ["GPT2LMHeadModel", "GPT2Model"])
 def test_converted_model_computes_what_transformers_computes(tmp_path, arch, capsys):
     hf = _hf_gpt2(arch)
@@ -115,6 +116,7 @@ def test_converted_model_computes_what_transformers_computes(tmp_path, arch, cap
     assert config["eos_token_id"] == TINY["eos_token_id"]    # the source's, carried through
 
 
+@requires_oracles
 def test_untied_head_converts_both_ways_and_keeps_both_tensors(tmp_path):
     hf = _hf_gpt2(tie_word_embeddings=False, seed=3)
     assert hf.lm_head.weight.data_ptr() != hf.transformer.wte.weight.data_ptr()
@@ -171,6 +173,7 @@ def test_causal_and_padding_blind():
     np.testing.assert_allclose(full[0], seq[0], atol=1e-6)
 
 
+@requires_oracles
 def test_unsupported_gpt2_config_is_a_clear_error(tmp_path):
     hf = _hf_gpt2(scale_attn_by_inverse_layer_idx=True)
     hf.save_pretrained(str(tmp_path / "hf"))
@@ -188,6 +191,7 @@ def _bert_folder(path):
     return model
 
 
+@requires_oracles
 @pytest.mark.parametrize("family", ["gpt2", "bert"])
 def test_sharded_folders_written_and_read_for_every_family(tmp_path, family, capsys):
     source = _hf_gpt2(seed=4) if family == "gpt2" else _bert_folder(tmp_path / "src")

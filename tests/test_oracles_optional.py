@@ -10,7 +10,9 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = ("test_bert.py", "test_albert.py", "test_roberta.py", "test_electra.py",
-           "test_convert.py", "test_convert_families.py", "test_untied.py", "test_resize.py")
+           "test_convert.py", "test_convert_families.py", "test_untied.py", "test_resize.py",
+           "test_gpt2.py", "test_generate.py", "test_bart.py", "test_t5.py",
+           "test_seq2seq_generate.py")
 
 
 @pytest.mark.slow

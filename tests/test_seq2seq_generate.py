@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 
 import zoo
-from hf_port import attention_mask
+from hf_port import attention_mask, requires_oracles, torch
 from seq2seq_port import VOCAB, hf_bart, hf_t5
 from zoo import convert
 from zoo.generation import GenerationError, generate
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 SOURCES = [[5], [17, 3, 44, 9], [60, 4, 4, 91, 33, 8, 70, 12, 3, 50, 27, 13, 88, 6, 41, 19]]
 # transformers 5's T5 generate sizes its cache by the encoder's depth (an IndexError when
@@ -75,6 +73,7 @@ def _frequent_token(hf, source, max_new_tokens):
     return tokens[len(tokens) // 2]
 
 
+@requires_oracles
 @pytest.mark.parametrize("source", SOURCES, ids=["len1", "len4", "len16"])
 def test_greedy_equals_transformers(pair, source):
     hf, model = pair
@@ -86,6 +85,7 @@ def test_greedy_equals_transformers(pair, source):
     assert ours[-1] == eos and eos not in ours[:-1]
 
 
+@requires_oracles
 @pytest.mark.parametrize("num_beams,length_penalty", [(2, 1.0), (4, 1.0), (4, 0.5), (3, 2.0)])
 @pytest.mark.parametrize("source", SOURCES, ids=["len1", "len4", "len16"])
 def test_beam_search_equals_transformers(pair, source, num_beams, length_penalty):
@@ -97,6 +97,7 @@ def test_beam_search_equals_transformers(pair, source, num_beams, length_penalty
         _hf_generate(hf, [source], eos_id=eos, **kw)
 
 
+@requires_oracles
 def test_a_batch_of_different_lengths_equals_transformers_and_each_source_alone(pair):
     hf, model = pair
     sources = SOURCES + [[8, 8, 8, 8, 8, 8], [40, 41]]
@@ -108,6 +109,7 @@ def test_a_batch_of_different_lengths_equals_transformers_and_each_source_alone(
         assert batch == _hf_generate(hf, sources, eos_id=eos, max_new_tokens=10, **kw), kw
 
 
+@requires_oracles
 def test_cached_decoding_equals_teacher_forced_forwards(pair):
     """The encoder-once, cached, hybridized decoder against full forwards of the model."""
     _, model = pair

@@ -2,37 +2,19 @@
 corruption and BART's text infilling learn (loss well below its start), the checkpoint stores
 the one shared embedding once and every variant (the encoder alone too) loads it, a fresh
 model takes its special ids from the vocabulary, and a killed run resumes exactly."""
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 import checkpoints
 import zoo
+from programs import assert_kill_and_resume_exact, metrics, zoo_program
 from zoo.tokenizers import build_vocab
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMON = ["--max-seq-length", "48", "--batch-size", "16", "--no-progress"]
 # learning rates that learn at this size (a post-LN BART this small stalls at 2e-3)
 LR = {"t5_tiny": "2e-3", "bart_tiny": "1e-3"}
-
-
-def zoo_program(*args, check=True, timeout=600):
-    proc = subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"zoo {args[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def metrics(out):
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
 
 
 @pytest.fixture(scope="module")
@@ -116,25 +98,4 @@ def test_kill_and_resume_equals_uninterrupted(preset, tmp_path, text_corpus, voc
     common = ["--model", preset, *COMMON, "--corpus", text_corpus, "--vocab", vocabs[preset],
               "--max-steps", 30, "--save-every", 10, "--log-every", 5, "--seed", 5,
               "--buffer-documents", 50]
-    straight = zoo_program("pretrain", *common, "--output", tmp_path / "a")
-    b = tmp_path / "b"
-    proc = subprocess.Popen([sys.executable, "-m", "zoo", "pretrain", *map(str, common),
-                             "--output", str(b)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        deadline = time.time() + 300
-        while not (b / "checkpoints" / "step-00000020").exists():
-            assert proc.poll() is None and time.time() < deadline, "run ended before step 20"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    resumed = zoo_program("pretrain", *common, "--output", b, "--resume")
-    assert "[resume] continuing from" in resumed.stderr
-
-    def checksum(stderr):
-        return [l for l in stderr.splitlines() if "final parameter checksum" in l][-1].split()[-1]
-    assert checksum(resumed.stderr) == checksum(straight.stderr)          # bitwise on CPU
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]
-    assert strip(metrics(b)) == strip(metrics(tmp_path / "a"))
+    assert_kill_and_resume_exact(common, tmp_path)

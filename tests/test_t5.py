@@ -17,14 +17,12 @@ from safetensors.numpy import load_file, save_file
 
 import zoo
 from checkpoints import inspect, save
-from hf_port import assert_valid_close
+from hf_port import assert_valid_close, requires_oracles, torch, transformers
 from seq2seq_port import T5, VOCAB, hf_forward, hf_t5, padded_pair
 from zoo import cli as zoo_cli
 from zoo import convert, registry
 from zoo.models.t5.layers import relative_buckets
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 ATOL = 1e-4
 
@@ -37,6 +35,7 @@ def _vocab_sized(path):
     return sorted(n for n, s, _ in inspect(str(path)).tensors if s and s[0] == VOCAB)
 
 
+@requires_oracles
 @pytest.mark.parametrize("name", [n for n in registry.list_models("t5") if n != "t5_tiny"])
 def test_published_sizes_have_transformers_parameter_counts(name):
     """Built uninitialized on both sides (transformers on the meta device): no memory."""
@@ -56,6 +55,7 @@ def test_published_sizes_have_transformers_parameter_counts(name):
     assert _count(family.build(c, use_lm=True)) == sum(p.numel() for p in lm.parameters()) + untied
 
 
+@requires_oracles
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("buckets,distance", [(32, 128), (8, 12), (16, 50), (64, 256), (32, 20)])
 def test_relative_buckets_equal_transformers(bidirectional, buckets, distance):
@@ -91,6 +91,7 @@ def _check_forward(model, hf, arch, seed=1):
             assert_valid_close(outputs[1], ref.last_hidden_state.numpy(), tv, "dec_seq", ATOL)
 
 
+@requires_oracles
 @pytest.mark.parametrize("arch", ["T5ForConditionalGeneration", "T5Model", "T5EncoderModel"])
 def test_converted_model_computes_what_transformers_computes(tmp_path, arch, capsys):
     hf = hf_t5(arch)
@@ -135,6 +136,7 @@ def _older_release_folder(hf, folder):
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
 
+@requires_oracles
 @pytest.mark.parametrize("written_by", ["transformers5", "older"])
 def test_t5_v1_1_untied_head_converts_both_ways(tmp_path, written_by, capsys):
     hf = hf_t5(v1_1=True, seed=2)
@@ -171,6 +173,7 @@ def test_t5_v1_1_untied_head_converts_both_ways(tmp_path, written_by, capsys):
                    "T5ForConditionalGeneration", 6)
 
 
+@requires_oracles
 def test_encoder_alone_loads_a_full_checkpoint_with_no_aliases_or_warnings(tmp_path):
     full = zoo.get_model("t5_tiny", use_lm=True, tie_word_embeddings=False,
                          scale_decoder_outputs=False)
@@ -193,6 +196,7 @@ def test_encoder_alone_loads_a_full_checkpoint_with_no_aliases_or_warnings(tmp_p
                        hf_forward(hf, src, sv).last_hidden_state.numpy(), sv, "enc_seq", ATOL)
 
 
+@requires_oracles
 def test_unsupported_feed_forward_is_a_clear_error(tmp_path):
     hf = hf_t5(feed_forward_proj="gated-silu")
     hf.save_pretrained(str(tmp_path / "hf"))
@@ -210,6 +214,7 @@ def _spiece(folder, text_corpus, pieces):
     (folder / "spiece.model").write_bytes(out.getvalue())
 
 
+@requires_oracles
 @pytest.mark.parametrize("vocab,ok", [(300, True), (384, True), (99, False), (512, False)])
 def test_a_vocabulary_that_does_not_match_the_sentencepiece_model_is_one_clear_error(
         tmp_path, text_corpus, vocab, ok, capsys):

@@ -30,6 +30,7 @@ from mxnet.gluon import HybridBlock, nn
 
 from checkpoints import tied
 
+from .decoding import cached_graphs, layer_views, take_rows
 from .generation import GenerationError
 from .models.bert.layers import MASKED_SCORE
 
@@ -385,17 +386,6 @@ class _Graphs:
         return self._run(self._step, *args)
 
 
-def _graphs(model):
-    """The model's decoding graphs, built once per model and config (a vocabulary resize
-    replaces the config, and the graphs with it)."""
-    graphs = model.__dict__.get("_tiezoo_decoding_graphs")
-    if graphs is None or graphs.config is not model.config:
-        graphs = _Graphs(model)
-        # not through Block.__setattr__: the graphs must not become children of the model
-        model.__dict__["_tiezoo_decoding_graphs"] = graphs
-    return graphs
-
-
 class EncoderDecoderSession:
     """Incremental decoding of a batch of source sequences by an encoder-decoder model (the
     protocol is documented at the top of zoo/generation.py).
@@ -429,30 +419,11 @@ class EncoderDecoderSession:
         self.sources = [list(s) for s in sources]
         # the start token and every generated token but the last are fed back
         self.slots = max_new_tokens
-        self.graphs = _graphs(model)
+        self.graphs = cached_graphs(model, _Graphs)
         self.steps = 0
 
     def _array(self, a, dtype="float32"):
         return mx.nd.array(a, ctx=self.ctx, dtype=dtype)
-
-    @staticmethod
-    def _layer_views(array):
-        """(2 * layers, rows, heads, K, head_dim) -> every layer's keys and values as views
-        of it, (rows * heads, K, head_dim) as the step graph reads them (no copies)."""
-        n, rows, heads, k, dim = array.shape
-        return [array[i].reshape((rows * heads, k, dim)) for i in range(n)]
-
-    @staticmethod
-    def _take(array, index, spare):
-        """``array`` with rows ``index`` (its second axis), written into ``spare`` when it
-        has the shape: beam search reorders every step, and a fresh array of the cache's
-        size costs more in page faults than the copy itself."""
-        shape = (array.shape[0], len(index)) + array.shape[2:]
-        out = spare if spare is not None and spare.shape == shape else \
-            mx.nd.empty(shape, ctx=array.context)
-        for i in range(shape[0]):     # per layer along its first axis: MXNet's take along a
-            mx.nd.take(array[i], index, axis=0, out=out[i])    # later axis is far slower
-        return out
 
     def start(self):
         """Run the encoder, then feed the decoder start token; -> scores (B, vocab_size)."""
@@ -464,12 +435,12 @@ class EncoderDecoderSession:
             ids[b, :len(src)] = src
         # a copy: a static graph may reuse its output buffer at its next call
         self.memory = self.graphs.memory(self._array(ids), self._array(lengths)).copy()
-        self.memory_views = self._layer_views(self.memory)
+        self.memory_views = layer_views(self.memory)
         mask = np.where(np.arange(S)[None, :] < lengths[:, None], 0.0, MASKED_SCORE)
         self.cross_mask = self._array(mask.reshape(B, 1, 1, S))
         heads, head_dim, layers = self.model.decoder_cache_shape
         self.cache = mx.nd.zeros((2 * layers, B, heads, self.slots, head_dim), ctx=self.ctx)
-        self.cache_views = self._layer_views(self.cache)
+        self.cache_views = layer_views(self.cache)
         self._spare_cache = self._spare_memory = None
         # every slot hidden until written; the last column is the fed token itself
         mask = np.full((1, 1, 1, self.slots + 1), MASKED_SCORE, dtype=np.float32)
@@ -501,17 +472,17 @@ class EncoderDecoderSession:
         """Keep the rows ``rows`` (indices into the current rows, repeats allowed: beams)."""
         rows = np.asarray(rows, dtype=np.int64)
         index = self._array(rows, dtype="int64")
-        self.cache, self._spare_cache = self._take(self.cache, index, self._spare_cache), \
+        self.cache, self._spare_cache = take_rows(self.cache, index, self._spare_cache), \
             self.cache
-        self.cache_views = self._layer_views(self.cache)
+        self.cache_views = layer_views(self.cache)
         self.self_mask = mx.nd.take(self.self_mask, index, axis=0)
         memory_rows = self.memory_rows[rows]
         # Beams of one source share its encoder memory: while the rows still map to the same
         # sources in the same order (a beam step that only reorders within each source),
         # the memory stays where it is instead of being copied every step.
         if not np.array_equal(memory_rows, self.memory_rows):
-            self.memory, self._spare_memory = self._take(self.memory, index,
+            self.memory, self._spare_memory = take_rows(self.memory, index,
                                                          self._spare_memory), self.memory
-            self.memory_views = self._layer_views(self.memory)
+            self.memory_views = layer_views(self.memory)
             self.cross_mask = mx.nd.take(self.cross_mask, index, axis=0)
             self.memory_rows = memory_rows

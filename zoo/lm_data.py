@@ -36,12 +36,10 @@ what it carried in, how many of its batches are done): ``load_state_dict`` rebui
 buffer and continues with the next batch, so a resumed run sees exactly the batches an
 uninterrupted one would.
 """
-import itertools
-import random
-
 import numpy as np
 
-from .data import DataError, expand_files, iter_documents
+from .data import DataError
+from .data.buffered import BufferedDocumentPipeline
 
 __all__ = ["CausalLMPipeline", "end_of_text_id", "document_ids", "token_blocks",
            "block_arrays"]
@@ -49,13 +47,14 @@ __all__ = ["CausalLMPipeline", "end_of_text_id", "document_ids", "token_blocks",
 _END_OF_TEXT = ("<|endoftext|>", "</s>", "[SEP]")
 
 
-def end_of_text_id(tokenizer):
+def end_of_text_id(tokenizer, names=_END_OF_TEXT):
     """The id that ends a document for ``tokenizer``: its ``eos_id`` if it has one, else the
-    first of ``<|endoftext|>``, ``</s>``, ``[SEP]`` in its vocabulary; None without any."""
+    first of ``names`` (``<|endoftext|>``, ``</s>``, ``[SEP]``) in its vocabulary; None
+    without any."""
     eos = getattr(tokenizer, "eos_id", None)
     if eos is not None:
         return eos
-    for name in _END_OF_TEXT:
+    for name in names:
         if tokenizer.token_to_id(name) is not None:
             return tokenizer.token_to_id(name)
     return None
@@ -94,113 +93,39 @@ def block_arrays(blocks, length, pad_id=0):
     return out
 
 
-class CausalLMPipeline:
+class CausalLMPipeline(BufferedDocumentPipeline):
     """Causal-LM batches from raw text; see the module docstring.
 
     Parameters: ``files`` (paths/globs), ``tokenizer`` (a :mod:`zoo.tokenizers` tokenizer),
     ``batch_size``, ``max_seq_length`` (L), ``eos_id`` (default: :func:`end_of_text_id`),
-    ``buffer_documents`` (documents per shuffle buffer), ``num_epochs`` (None = repeat
-    forever), ``seed``, ``num_shards`` / ``shard_index``, ``shuffle`` (files and blocks),
-    ``drop_last`` (a finite run drops its last, partial batch), ``errors`` (bytes that are
-    not UTF-8: "strict", "replace" or "skip").
+    and those of :class:`~zoo.data.buffered.BufferedDocumentPipeline` (``buffer_documents``,
+    ``num_epochs``, ``seed``, ``num_shards`` / ``shard_index``, ``shuffle`` (files and
+    blocks), ``drop_last``, ``errors``).
     """
 
+    kind = "causal-LM"
+    shuffle_label = "blocks"
+
     def __init__(self, files, tokenizer, *, batch_size=8, max_seq_length=128, eos_id=None,
-                 buffer_documents=1000, num_epochs=None, seed=0, num_shards=1, shard_index=0,
-                 shuffle=True, drop_last=False, errors="strict"):
-        for name, value in (("batch_size", batch_size), ("max_seq_length", max_seq_length),
-                            ("buffer_documents", buffer_documents), ("num_shards", num_shards)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not 0 <= shard_index < num_shards:
-            raise ValueError(f"shard_index {shard_index} is not in [0, {num_shards})")
-        self.files = expand_files(files)
-        self.tokenizer = tokenizer
+                 **options):
+        super().__init__(files, tokenizer, batch_size=batch_size,
+                         positive=(("max_seq_length", max_seq_length),), **options)
+        self.max_seq_length = max_seq_length
         self.eos_id = end_of_text_id(tokenizer) if eos_id is None else eos_id
         if self.eos_id is None:
             raise DataError(f"{tokenizer.source}: the vocabulary has no end-of-text token "
                             f"({', '.join(_END_OF_TEXT)}) to separate documents; pass eos_id")
-        self.batch_size, self.max_seq_length = batch_size, max_seq_length
-        self.buffer_documents, self.num_epochs, self.seed = buffer_documents, num_epochs, seed
-        self.num_shards, self.shard_index = num_shards, shard_index
-        self.shuffle, self.drop_last, self.errors = shuffle, drop_last, errors
-        self._state = self._initial_state()
 
-    # ---- state ------------------------------------------------------------------------
-    @staticmethod
-    def _initial_state():
-        return {"epoch": 0, "buffer": 0, "first_doc": 0, "carry_tokens": [],
-                "carry_blocks": [], "batches_done": 0}
+    def _extend(self, tokens, epoch, buffer, documents):
+        """The buffer's documents continue the token stream; its whole blocks are the items,
+        the tokens short of a block go on."""
+        tokens = tokens + [t for ids in document_ids(self.tokenizer, documents, self.eos_id)
+                           for t in ids]
+        return token_blocks(tokens, self.max_seq_length)
 
-    def state_dict(self):
-        """Where the pipeline stands after the last batch it produced (JSON-serialisable)."""
-        return {k: (list(map(list, v)) if k == "carry_blocks" else list(v))
-                if isinstance(v, list) else v for k, v in self._state.items()}
+    def _batch(self, blocks):
+        return block_arrays(blocks, self.max_seq_length)
 
-    def load_state_dict(self, state):
-        """Continue after the batch that ``state`` (from :meth:`state_dict`) was taken at."""
-        missing = set(self._initial_state()) - set(state)
-        if missing:
-            raise DataError(f"not a causal-LM pipeline state (missing {sorted(missing)})")
-        self._state = {k: state[k] for k in self._initial_state()}
-
-    # ---- reading ----------------------------------------------------------------------
-    def _file_order(self, epoch):
-        if not self.shuffle:
-            return list(self.files)
-        order = list(self.files)
-        random.Random(f"{self.seed}-files-{epoch}").shuffle(order)
-        return order
-
-    def _buffers(self, epoch, first_doc):
-        """Yield ``(first document index, [token ids of each document])`` per buffer of this
-        shard's documents, from document ``first_doc`` of the epoch on."""
-        docs = ((k, s) for k, s in iter_documents(
-            self._file_order(epoch), num_shards=self.num_shards, shard_index=self.shard_index,
-            errors=self.errors) if k >= first_doc)
-        while True:
-            chunk = list(itertools.islice(docs, self.buffer_documents))
-            if not chunk:
-                return
-            yield chunk[0][0], chunk[-1][0] + 1, document_ids(
-                self.tokenizer, [sentences for _, sentences in chunk], self.eos_id)
-
-    def __iter__(self):
-        s = self._state
-        epoch, buffer, first_doc = s["epoch"], s["buffer"], s["first_doc"]
-        tokens, blocks, skip = list(s["carry_tokens"]), [list(b) for b in s["carry_blocks"]], \
-            s["batches_done"]
-        B = self.batch_size
-        while self.num_epochs is None or epoch < self.num_epochs:
-            produced = False
-            for start, end, docs in self._buffers(epoch, first_doc):
-                produced = True
-                carried = (list(tokens), [list(b) for b in blocks])
-                tokens = tokens + [t for ids in docs for t in ids]
-                new, tokens = token_blocks(tokens, self.max_seq_length)
-                blocks = blocks + new
-                if self.shuffle:
-                    random.Random(f"{self.seed}-blocks-{epoch}-{buffer}").shuffle(blocks)
-                full = len(blocks) // B
-                for k in range(full):
-                    if k < skip:
-                        continue
-                    self._state = {"epoch": epoch, "buffer": buffer, "first_doc": start,
-                                   "carry_tokens": carried[0], "carry_blocks": carried[1],
-                                   "batches_done": k + 1}
-                    yield block_arrays(blocks[k * B:(k + 1) * B], self.max_seq_length)
-                skip = 0
-                blocks = blocks[full * B:]
-                buffer, first_doc = buffer + 1, end
-            if not produced and first_doc == 0:
-                shard = (f" for shard {self.shard_index} of {self.num_shards}"
-                         if self.num_shards > 1 else "")
-                raise DataError(f"no text in {', '.join(self.files)}{shard}")
-            epoch, buffer, first_doc = epoch + 1, 0, 0
-        if not self.drop_last and len(tokens) > 1:
-            blocks.append(tokens)
-        for k in range(0, len(blocks) if not self.drop_last else 0, B):
-            self._state = {"epoch": epoch, "buffer": 0, "first_doc": 0, "carry_tokens": [],
-                           "carry_blocks": [list(b) for b in blocks[k + B:]],
-                           "batches_done": 0}
-            yield block_arrays(blocks[k:k + B], self.max_seq_length)
+    def _last_items(self, tokens, blocks):
+        """The blocks left and the stream's tail, padded into a last block."""
+        return blocks + [tokens] if len(tokens) > 1 else blocks

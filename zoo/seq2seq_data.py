@@ -46,13 +46,13 @@ the buffer that batch came from, what it carried in and how many of its batches 
 ``load_state_dict`` rebuilds that buffer and continues with the next batch, so a resumed run
 sees exactly the batches an uninterrupted one would.
 """
-import itertools
 import math
-import random
 
 import numpy as np
 
-from .data import DataError, expand_files, iter_documents
+from .data import DataError, iter_documents
+from .data.buffered import BufferedDocumentPipeline
+from .lm_data import end_of_text_id
 
 __all__ = ["DenoisingPipeline", "SpanCorruption", "TextInfilling", "span_noise_mask",
            "span_corruption", "text_infilling", "decoder_inputs", "end_of_sequence_id",
@@ -64,13 +64,7 @@ _END_OF_SEQUENCE = ("</s>", "[SEP]", "<|endoftext|>")
 def end_of_sequence_id(tokenizer):
     """The id that ends a sequence for ``tokenizer``: its ``eos_id`` if it has one, else the
     first of ``</s>``, ``[SEP]``, ``<|endoftext|>`` in its vocabulary; None without any."""
-    eos = getattr(tokenizer, "eos_id", None)
-    if eos is not None:
-        return eos
-    for name in _END_OF_SEQUENCE:
-        if tokenizer.token_to_id(name) is not None:
-            return tokenizer.token_to_id(name)
-    return None
+    return end_of_text_id(tokenizer, _END_OF_SEQUENCE)
 
 
 def decoder_inputs(F, labels, start_id):
@@ -259,80 +253,37 @@ class TextInfilling:
 
 # ----------------------------------------------------------------------------- pipeline
 
-class DenoisingPipeline:
+class DenoisingPipeline(BufferedDocumentPipeline):
     """Denoising batches from raw text; see the module docstring.
 
     Parameters: ``files`` (paths/globs), ``tokenizer``, ``objective`` (a
-    :class:`SpanCorruption` or :class:`TextInfilling` of that tokenizer), ``batch_size``,
-    ``buffer_documents`` (documents per shuffle buffer), ``num_epochs`` (None = repeat
-    forever), ``seed``, ``num_shards`` / ``shard_index``, ``shuffle`` (files and examples),
-    ``drop_last`` (a finite run drops its last, partial batch), ``errors`` (bytes that are
-    not UTF-8: "strict", "replace" or "skip"). Further keyword arguments (the pretraining
+    :class:`SpanCorruption` or :class:`TextInfilling` of that tokenizer), ``batch_size``, and
+    those of :class:`~zoo.data.buffered.BufferedDocumentPipeline` (``buffer_documents``,
+    ``num_epochs``, ``seed``, ``num_shards`` / ``shard_index``, ``shuffle`` (files and
+    examples), ``drop_last``, ``errors``). Further keyword arguments (the pretraining
     program's masking options) are not this pipeline's and are ignored.
     """
 
-    def __init__(self, files, tokenizer, objective, *, batch_size=8, buffer_documents=1000,
-                 num_epochs=None, seed=0, num_shards=1, shard_index=0, shuffle=True,
-                 drop_last=False, errors="strict", **_ignored):
-        for name, value in (("batch_size", batch_size), ("buffer_documents", buffer_documents),
-                            ("num_shards", num_shards)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not 0 <= shard_index < num_shards:
-            raise ValueError(f"shard_index {shard_index} is not in [0, {num_shards})")
-        self.files = expand_files(files)
-        self.tokenizer, self.objective = tokenizer, objective
-        self.batch_size, self.buffer_documents = batch_size, buffer_documents
-        self.num_epochs, self.seed = num_epochs, seed
-        self.num_shards, self.shard_index = num_shards, shard_index
-        self.shuffle, self.drop_last, self.errors = shuffle, drop_last, errors
-        self._state = self._initial_state()
+    kind = "denoising"
+    shuffle_label = "examples"
+    _OPTIONS = ("buffer_documents", "num_epochs", "seed", "num_shards", "shard_index",
+                "shuffle", "drop_last", "errors")
 
-    # ---- state ------------------------------------------------------------------------
-    @staticmethod
-    def _initial_state():
-        return {"epoch": 0, "buffer": 0, "first_doc": 0, "carry": [], "batches_done": 0}
+    def __init__(self, files, tokenizer, objective, *, batch_size=8, **options):
+        super().__init__(files, tokenizer, batch_size=batch_size,
+                         **{k: v for k, v in options.items() if k in self._OPTIONS})
+        self.objective = objective
 
-    def state_dict(self):
-        """Where the pipeline stands after the last batch it produced (JSON-serialisable)."""
-        return {**self._state, "carry": [[list(s), list(t)] for s, t in self._state["carry"]]}
-
-    def load_state_dict(self, state):
-        """Continue after the batch that ``state`` (from :meth:`state_dict`) was taken at."""
-        missing = set(self._initial_state()) - set(state)
-        if missing:
-            raise DataError(f"not a denoising pipeline state (missing {sorted(missing)})")
-        self._state = {k: state[k] for k in self._initial_state()}
-
-    # ---- reading ----------------------------------------------------------------------
-    def _file_order(self, epoch):
-        order = list(self.files)
-        if self.shuffle:
-            random.Random(f"{self.seed}-files-{epoch}").shuffle(order)
-        return order
-
-    def _buffers(self, epoch, first_doc):
-        """Yield ``(first document, next document, [document: [sentence token ids]])`` per
-        buffer of this shard's documents, from document ``first_doc`` of the epoch on."""
-        docs = ((k, s) for k, s in iter_documents(
-            self._file_order(epoch), num_shards=self.num_shards, shard_index=self.shard_index,
-            errors=self.errors) if k >= first_doc)
-        while True:
-            chunk = list(itertools.islice(docs, self.buffer_documents))
-            if not chunk:
-                return
-            sentences = [s for _, doc in chunk for s in doc]
-            encoded = iter(self.tokenizer.encode_batch(sentences))
-            yield chunk[0][0], chunk[-1][0] + 1, [[next(encoded) for _ in doc]
-                                                   for _, doc in chunk]
-
-    def _examples(self, epoch, buffer, documents):
-        """The buffer's (source, target) pairs, each corrupted by its own generator."""
+    def _extend(self, stream, epoch, buffer, documents):
+        """The buffer's (source, target) pairs, each segment corrupted by its own generator;
+        nothing but examples carries on."""
+        encoded = iter(self.tokenizer.encode_batch([s for doc in documents for s in doc]))
+        documents = [[next(encoded) for _ in doc] for doc in documents]
         out = []
         for k, segment in enumerate(self.objective.segments(documents)):
             rng = np.random.default_rng((self.seed, epoch, buffer, k))
             out.append(self.objective.corrupt(segment, rng))
-        return out
+        return out, stream
 
     def _batch(self, pairs):
         S, T = self.objective.source_length, self.objective.target_length
@@ -348,40 +299,6 @@ class DenoisingPipeline:
             out["label_weights"][b, :len(target)] = 1.0
             out["decoder_valid_length"][b] = len(target)
         return out
-
-    def __iter__(self):
-        s = self._state
-        epoch, buffer, first_doc, skip = s["epoch"], s["buffer"], s["first_doc"], s["batches_done"]
-        pairs = [(list(a), list(b)) for a, b in s["carry"]]
-        B = self.batch_size
-        while self.num_epochs is None or epoch < self.num_epochs:
-            produced = False
-            for start, end, documents in self._buffers(epoch, first_doc):
-                produced = True
-                carried = [[list(a), list(b)] for a, b in pairs]
-                pairs = pairs + self._examples(epoch, buffer, documents)
-                if self.shuffle:
-                    random.Random(f"{self.seed}-examples-{epoch}-{buffer}").shuffle(pairs)
-                full = len(pairs) // B
-                for k in range(skip, full):
-                    self._state = {"epoch": epoch, "buffer": buffer, "first_doc": start,
-                                   "carry": carried, "batches_done": k + 1}
-                    yield self._batch(pairs[k * B:(k + 1) * B])
-                skip = 0
-                pairs = pairs[full * B:]
-                buffer, first_doc = buffer + 1, end
-            if not produced and first_doc == 0:
-                shard = (f" for shard {self.shard_index} of {self.num_shards}"
-                         if self.num_shards > 1 else "")
-                raise DataError(f"no text in {', '.join(self.files)}{shard}")
-            epoch, buffer, first_doc = epoch + 1, 0, 0
-        if self.drop_last:
-            return
-        for k in range(0, len(pairs), B):
-            self._state = {"epoch": epoch, "buffer": 0, "first_doc": 0,
-                           "carry": [[list(a), list(b)] for a, b in pairs[k + B:]],
-                           "batches_done": 0}
-            yield self._batch(pairs[k:k + B])
 
 
 # ------------------------------------------------------------------------- a demo task

@@ -27,6 +27,7 @@ from mxnet.gluon import HybridBlock
 
 from heads._layers import gather_positions
 
+from ...decoding import cached_graphs, layer_views, take_rows
 from ...generation import GenerationError
 from .layers import MASKED_SCORE, parameter_value
 
@@ -81,17 +82,6 @@ class _Graphs:
         self.step.hybridize(static_alloc=True, static_shape=True)
 
 
-def _graphs(model):
-    """The model's decoding graphs, built once per model and config (a vocabulary resize
-    replaces the config, and the graphs with it)."""
-    graphs = model.__dict__.get("_tiezoo_decoding_graphs")
-    if graphs is None or graphs.config is not model.config:
-        graphs = _Graphs(model)
-        # not through Block.__setattr__: the graphs must not become children of the model
-        model.__dict__["_tiezoo_decoding_graphs"] = graphs
-    return graphs.prompt, graphs.step
-
-
 class GPT2DecodingSession:
     """Incremental decoding of a batch of prompts (lists of token ids) by a GPT-2 model."""
 
@@ -116,15 +106,10 @@ class GPT2DecodingSession:
         self.prompt_slots = int(self.lengths.max())
         # the last generated token is never fed back, so it needs no slot
         self.slots = self.prompt_slots + max(max_new_tokens - 1, 0)
-        self.prompt_graph, self.step_graph = _graphs(model)
+        graphs = cached_graphs(model, _Graphs)
+        self.prompt_graph, self.step_graph = graphs.prompt, graphs.step
         self.steps = 0
         self._spare = None        # the cache's other buffer (see reorder)
-
-    def _views(self):
-        """Every layer's keys and values as views of the one cache array, (rows * heads, T,
-        head_dim) as the step graph reads them (no copies)."""
-        n, rows, heads, slots, dim = self.cache.shape
-        self.layer_views = [self.cache[i].reshape((rows * heads, slots, dim)) for i in range(n)]
 
     def start(self):
         """Run the prompts; -> next-token scores (B, vocab_size), an NDArray."""
@@ -138,7 +123,7 @@ class GPT2DecodingSession:
         self.cache = mx.nd.zeros(prompt_cache.shape[:3] + (T,) + prompt_cache.shape[4:],
                                  ctx=self.ctx)
         self.cache[:, :, :, :P, :] = prompt_cache
-        self._views()
+        self.layer_views = layer_views(self.cache)
         # slots [0, length) hold the prompt; the last column is the fed token itself
         mask = np.where(np.arange(T + 1)[None, :] < self.lengths[:, None], 0.0, MASKED_SCORE)
         mask[:, T] = 0.0
@@ -163,16 +148,7 @@ class GPT2DecodingSession:
     def reorder(self, rows):
         """Keep the rows ``rows`` (indices into the current rows, repeats allowed: beams)."""
         index = mx.nd.array(np.asarray(rows, dtype=np.int64), ctx=self.ctx, dtype="int64")
-        old, shape = self.cache, list(self.cache.shape)
-        shape[1] = len(rows)
-        # Two buffers take turns: beam search reorders every step, and a fresh array of the
-        # cache's size costs more in page faults than the copy itself (~8x at 32 x 143 slots).
-        spare = self._spare if self._spare is not None and \
-            self._spare.shape == tuple(shape) else mx.nd.empty(tuple(shape), ctx=self.ctx)
-        for i in range(shape[0]):
-            # per layer along its first axis: MXNet's take along a later axis is ~20x slower
-            mx.nd.take(old[i], index, axis=0, out=spare[i])
-        self.cache, self._spare = spare, old
-        self._views()
+        self.cache, self._spare = take_rows(self.cache, index, self._spare), self.cache
+        self.layer_views = layer_views(self.cache)
         self.key_mask = mx.nd.take(self.key_mask, index, axis=0)
         self.positions = mx.nd.take(self.positions, index, axis=0)
