@@ -24,6 +24,20 @@ class GELUTanh(HybridBlock):
 ACTIVATIONS = {"gelu": nn.GELU, "relu": lambda: nn.Activation("relu"), "gelu_tanh": GELUTanh}
 
 
+def native_norm_applies(*params):
+    """Whether a norm over ``params`` (gamma, beta) may run the native ``tiezoo_layer_norm``
+    (see :class:`LayerNorm`): it is loaded, every parameter is on CPU and none accumulates
+    its gradient (``grad_req="add"``: extension operators are not told to add)."""
+    if not LayerNorm.native_op:
+        return False
+    if any(p.grad_req not in ("write", "null") for p in params):
+        return False
+    try:
+        return all(c.device_type == "cpu" for p in params for c in p.list_ctx())
+    except RuntimeError:        # not initialized yet: decided again at the next build
+        return False
+
+
 class LayerNorm(nn.LayerNorm):
     """``nn.LayerNorm`` over the last axis (same parameters and result) that runs tiezoo's
     native ``tiezoo_layer_norm`` when it is loaded (``zoo._native`` sets ``native_op``): its
@@ -39,15 +53,7 @@ class LayerNorm(nn.LayerNorm):
     native_op = False      # set by zoo._native.load() once the operator is registered
 
     def _use_native(self):
-        if not self.native_op or self._axis != -1:
-            return False
-        params = (self.gamma, self.beta)
-        if any(p.grad_req not in ("write", "null") for p in params):
-            return False
-        try:
-            return all(c.device_type == "cpu" for p in params for c in p.list_ctx())
-        except RuntimeError:        # not initialized yet: decided again at the next build
-            return False
+        return self._axis == -1 and native_norm_applies(self.gamma, self.beta)
 
     def hybrid_forward(self, F, data, gamma, beta):
         if self._use_native():

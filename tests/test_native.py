@@ -1,5 +1,7 @@
-"""tiezoo's native extension operator (``zoo/native/layer_norm.cc``, loaded by ``zoo._native``):
-equal to MXNet's LayerNorm forward and backward, used only where it is correct, optional."""
+"""tiezoo's native extension operators (``zoo/native/*.cc``, loaded by ``zoo._native``): the
+LayerNorm equal to MXNet's forward and backward, T5's RMS norm equal to its composition of
+MXNet operators, the decoding attention equal to batched products; used only where they are
+correct, optional."""
 import os
 import shutil
 import subprocess
@@ -116,7 +118,7 @@ def test_a_failed_build_says_so_once_and_falls_back(tmp_path):
     available, status, err = _status_in_subprocess(TIEZOO_NATIVE_DIR=str(tmp_path), CXX="false")
     assert not available
     assert "false failed" in status and "MXNet's own operators" in status
-    said = [line for line in err.splitlines() if "native LayerNorm not built" in line]
+    said = [line for line in err.splitlines() if "native operators not built" in line]
     assert len(said) == 1 and "false failed" in said[0]
     # no half-built library left behind; the failure is remembered, not retried or repeated
     assert [n for n in os.listdir(tmp_path) if not n.endswith(".failed")] == []
@@ -132,7 +134,7 @@ def test_builds_once_into_the_per_user_cache(tmp_path):
     cache = tmp_path / "cache" / "tiezoo" / "native"
     assert status == f"loaded {cache / os.listdir(cache)[0]}"
     assert [line for line in err.splitlines() if line.startswith("tiezoo:")] == [
-        f"tiezoo: building the native LayerNorm into {cache} (once, a few seconds)"]
+        f"tiezoo: building the native operators into {cache} (once, a few seconds)"]
     assert oct(os.stat(cache / os.listdir(cache)[0]).st_mode & 0o777) == oct(0o777 & ~_umask())
     available, _, err = _status_in_subprocess(**env)
     assert available and "tiezoo:" not in err                     # built once, then loaded
@@ -142,3 +144,52 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _rms_reference(x, gamma, eps):
+    scale = mx.nd.rsqrt(mx.nd.mean(mx.nd.square(x), axis=-1, keepdims=True) + eps)
+    return mx.nd.broadcast_mul(mx.nd.broadcast_mul(x, scale), gamma)
+
+
+@needs_native
+@pytest.mark.parametrize("shape,eps", [((512, 512), 1e-6), ((3, 5, 48), 1e-3), ((1, 8), 1e-6)])
+def test_rms_norm_equals_mxnet_composition_forward_and_backward(shape, eps):
+    rng = np.random.RandomState(2)
+    x, dy = (mx.nd.array(rng.randn(*shape) * 3 + 1) for _ in range(2))
+    gamma = mx.nd.array(rng.rand(shape[-1]) + 0.5)
+    results = []
+    for fn in (lambda a, g: mx.nd.tiezoo_layer_norm(a, g, eps=eps, rms=1),
+               lambda a, g: _rms_reference(a, g, eps)):
+        xx, gg = x.copy(), gamma.copy()
+        xx.attach_grad()
+        gg.attach_grad()
+        with autograd.record():
+            y = fn(xx, gg)
+        y.backward(dy)
+        results.append([y.asnumpy(), xx.grad.asnumpy(), gg.grad.asnumpy()])
+    for name, a, b in zip(("y", "dx", "dgamma"), *results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max(), err_msg=name)
+
+
+@needs_native
+@pytest.mark.parametrize("own,mask_shape", [(True, "rows"), (False, "heads"), (False, "rows")])
+def test_decode_attention_equals_batched_products(own, mask_shape):
+    from zoo.decoding import attend_one
+    from zoo.models.bert.layers import MASKED_SCORE
+    rng = np.random.RandomState(3)
+    B, H, T, D = 3, 4, 9, 16
+    q, keys, values = (mx.nd.array(rng.randn(*s)) for s in
+                       ((B * H, 1, D), (B * H, T, D), (B * H, T, D)))
+    extra = (mx.nd.array(rng.randn(B * H, 1, D)), mx.nd.array(rng.randn(B * H, 1, D)))
+    K = T + int(own)
+    if mask_shape == "rows":                 # padding: some slots never written
+        mask = np.zeros((B, 1, 1, K), np.float32)
+        mask[0, ..., 3:T] = MASKED_SCORE
+        mask[2, ..., 5] = MASKED_SCORE
+    else:                                    # a bias per head (T5's relative positions)
+        mask = rng.randn(1, H, 1, K).astype(np.float32)
+    args = (mx.nd, q, keys, values, mx.nd.array(mask), H)
+    own = extra if own else None
+    ours = attend_one(*args, own=own, native=True).asnumpy()
+    theirs = attend_one(*args, own=own, native=False).asnumpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)

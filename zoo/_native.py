@@ -2,8 +2,8 @@
 
 MXNet 1.9.1 loads extension libraries (``mx.library.load``) compiled against the
 ``lib_api.h`` its wheel ships; their operators then appear as ``mx.nd.<name>`` and
-``mx.sym.<name>`` and run inside hybridized graphs like built-in ones. tiezoo has one:
-``tiezoo_layer_norm`` (see ``zoo/native/layer_norm.cc`` for why).
+``mx.sym.<name>`` and run inside hybridized graphs like built-in ones. tiezoo has two:
+``tiezoo_layer_norm`` and ``tiezoo_decode_attention`` (see ``zoo/native/*.cc`` for why).
 
 :func:`load` runs at ``import zoo``: it loads the library, building it first with the system
 C++ compiler when this user has no build for this source, MXNet version and architecture yet
@@ -39,7 +39,7 @@ __all__ = ["AVAILABLE", "STATUS", "load", "build", "library_path"]
 
 _log = logging.getLogger(__name__)
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native")
-SOURCES = ("layer_norm.cc",)
+SOURCES = ("layer_norm.cc", "decode_attention.cc")
 
 # See build() for why these flags (no -march=native; -mtune=native; -fopenmp).
 BUILD_FLAGS = ("-std=c++14", "-O3", "-mtune=native", "-fopenmp", "-shared", "-fPIC")
@@ -127,14 +127,14 @@ def load():
                 with open(failed, encoding="utf-8") as f:
                     raise RuntimeError(f"an earlier build failed ({f.read().strip()}); "
                                        f"delete {failed} to retry")
-            print(f"tiezoo: building the native LayerNorm into {cache_dir()} (once, a few "
+            print(f"tiezoo: building the native operators into {cache_dir()} (once, a few "
                   f"seconds)", file=sys.stderr, flush=True)
             try:
                 build(path)
             except (OSError, RuntimeError) as e:
                 reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                print(f"tiezoo: native LayerNorm not built ({reason}); MXNet's own operator "
-                      f"is used (set TIEZOO_NATIVE=0 to skip the build)", file=sys.stderr,
+                print(f"tiezoo: native operators not built ({reason}); MXNet's own operators "
+                      f"are used (set TIEZOO_NATIVE=0 to skip the build)", file=sys.stderr,
                       flush=True)
                 _remember_failure(failed, reason)
                 raise

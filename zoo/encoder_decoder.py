@@ -30,7 +30,7 @@ from mxnet.gluon import HybridBlock, nn
 
 from checkpoints import tied
 
-from .decoding import cached_graphs, layer_views, take_rows
+from .decoding import attend_one, cached_graphs, layer_views, take_rows, use_native_attention
 from .generation import GenerationError
 from .models.bert.layers import MASKED_SCORE
 
@@ -58,6 +58,7 @@ class MultiHeadAttention(HybridBlock):
         self.units, self.num_heads, self.head_dim = units, num_heads, head_dim
         self.inner = num_heads * head_dim
         self.use_bias, self.scaled = use_bias, scaled
+        self.native_decode = False   # decided by the decoding graphs (zoo.decoding)
 
         def linear(out_units, in_units, init):
             return nn.Dense(out_units, in_units=in_units, use_bias=use_bias, flatten=False,
@@ -135,11 +136,6 @@ class MultiHeadAttention(HybridBlock):
         q = F.reshape(self.query(x), shape=(-1, 1, self.head_dim))
         return q * (1.0 / math.sqrt(self.head_dim)) if self.scaled else q
 
-    def _probs(self, F, scores, mask):
-        """Scores (B*H, 1, K) + mask (B or 1, H or 1, 1, K) -> probabilities (B*H, 1, K)."""
-        scores = F.broadcast_add(F.reshape(scores, shape=(-4, -1, self.num_heads, 0, 0)), mask)
-        return F.reshape(F.softmax(scores, axis=-1), shape=(-3, 0, 0))
-
     def _output(self, F, context):
         """Context (B*H, 1, d) -> the output projection (B, units)."""
         return self.proj(F.reshape(context, shape=(-1, self.inner)))
@@ -153,13 +149,9 @@ class MultiHeadAttention(HybridBlock):
         every step) -> output (B, units), the token's key and value (B, heads, 1, head_dim).
         """
         k, v = self._heads(F, self.key(x)), self._heads(F, self.value(x))
-        k_own, v_own = F.reshape(k, shape=(-3, 0, 0)), F.reshape(v, shape=(-3, 0, 0))
-        q = self._queries(F, x)
-        # the cache and the token itself apart: joining them would copy the cache
-        probs = self._probs(F, F.concat(F.batch_dot(q, k_cache, transpose_b=True),
-                                        F.batch_dot(q, k_own, transpose_b=True), dim=2), mask)
-        context = F.batch_dot(F.slice_axis(probs, axis=2, begin=0, end=-1), v_cache) + \
-            F.batch_dot(F.slice_axis(probs, axis=2, begin=-1, end=None), v_own)
+        own = (F.reshape(k, shape=(-3, 0, 0)), F.reshape(v, shape=(-3, 0, 0)))
+        context = attend_one(F, self._queries(F, x), k_cache, v_cache, mask, self.num_heads,
+                             own=own, native=self.native_decode)
         return self._output(F, context), k, v
 
     def memory_heads(self, F, memory):
@@ -173,9 +165,8 @@ class MultiHeadAttention(HybridBlock):
     def cross_step(self, F, x, mask, k_memory, v_memory):
         """x (B, units); mask (B, 1, 1, S) additive; k_memory, v_memory (B * heads, S,
         head_dim) -> (B, units)."""
-        q = self._queries(F, x)
-        probs = self._probs(F, F.batch_dot(q, k_memory, transpose_b=True), mask)
-        return self._output(F, F.batch_dot(probs, v_memory))
+        return self._output(F, attend_one(F, self._queries(F, x), k_memory, v_memory, mask,
+                                          self.num_heads, native=self.native_decode))
 
 
 # --------------------------------------------------------------------------------- masks
@@ -368,6 +359,7 @@ class _Graphs:
 
     def __init__(self, model):
         self.config = model.config
+        use_native_attention(model)
         self._memory, self._step = _MemoryGraph(model), _StepGraph(model)
         self._memory.hybridize(static_alloc=True)
         self._step.hybridize(static_alloc=True, static_shape=True)

@@ -27,7 +27,7 @@ from mxnet.gluon import HybridBlock
 
 from heads._layers import gather_positions
 
-from ...decoding import cached_graphs, layer_views, take_rows
+from ...decoding import cached_graphs, layer_views, take_rows, use_native_attention
 from ...generation import GenerationError
 from .layers import MASKED_SCORE, parameter_value
 
@@ -77,6 +77,7 @@ class _Graphs:
 
     def __init__(self, model):
         self.config = model.config
+        use_native_attention(model)
         self.prompt, self.step = _PromptGraph(model), _StepGraph(model)
         self.prompt.hybridize(static_alloc=True)
         self.step.hybridize(static_alloc=True, static_shape=True)

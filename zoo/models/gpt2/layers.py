@@ -28,6 +28,7 @@ from mxnet.gluon import HybridBlock, nn
 
 from heads._layers import LayerNorm, activation_block, dense
 
+from ...decoding import attend_one
 from ..bert.layers import MASKED_SCORE
 
 __all__ = ["GPT2SelfAttention", "GPT2Layer", "causal_mask", "parameter_value", "MASKED_SCORE"]
@@ -45,6 +46,7 @@ class GPT2SelfAttention(HybridBlock):
     def __init__(self, units, num_heads, attention_dropout, initializer_range):
         super().__init__()
         self.units, self.num_heads = units, num_heads
+        self.native_decode = False   # decided by the decoding graphs (zoo.decoding)
         self.head_dim = units // num_heads
         self.qkv = dense(3 * units, units, initializer_range)
         self.proj = dense(units, units, initializer_range)
@@ -94,14 +96,9 @@ class GPT2SelfAttention(HybridBlock):
         q = q * (1.0 / math.sqrt(head_dim))
         k = F.reshape(F.slice_axis(qkv, axis=1, begin=1, end=2), shape=(-1, heads, 1, head_dim))
         v = F.reshape(F.slice_axis(qkv, axis=1, begin=2, end=3), shape=(-1, heads, 1, head_dim))
-        k_own = F.reshape(k, shape=(-3, 0, 0))                               # (B*H, 1, d)
-        v_own = F.reshape(v, shape=(-3, 0, 0))
-        scores = F.concat(F.batch_dot(q, k_cache, transpose_b=True),
-                          F.batch_dot(q, k_own, transpose_b=True), dim=2)   # (B*H, 1, T+1)
-        scores = F.broadcast_add(F.reshape(scores, shape=(-4, -1, heads, 0, 0)), key_mask)
-        probs = F.reshape(F.softmax(scores, axis=-1), shape=(-3, 0, 0))
-        context = F.batch_dot(F.slice_axis(probs, axis=2, begin=0, end=-1), v_cache) + \
-            F.batch_dot(F.slice_axis(probs, axis=2, begin=-1, end=None), v_own)
+        own = (F.reshape(k, shape=(-3, 0, 0)), F.reshape(v, shape=(-3, 0, 0)))  # (B*H, 1, d)
+        context = attend_one(F, q, k_cache, v_cache, key_mask, heads, own=own,
+                             native=self.native_decode)
         return F.reshape(context, shape=(-1, heads * head_dim)), k, v
 
 
