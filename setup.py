@@ -8,7 +8,7 @@ setup(
                                     "checkpoints.*"]),
     # the native operators' source, compiled on first use into a per-user cache
     # (zoo/_native.py), never into the installed package
-    package_data={"zoo": ["native/*.cc"]},
+    package_data={"zoo": ["native/*.cc", "native/*.h"]},
     python_requires=">=3.9",
     install_requires=[
         "mxnet==1.9.1",

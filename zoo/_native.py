@@ -40,6 +40,7 @@ __all__ = ["AVAILABLE", "STATUS", "load", "build", "library_path"]
 _log = logging.getLogger(__name__)
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native")
 SOURCES = ("layer_norm.cc", "decode_attention.cc")
+HEADERS = ("common.h",)
 
 # See build() for why these flags (no -march=native; -mtune=native; -fopenmp).
 BUILD_FLAGS = ("-std=c++14", "-O3", "-mtune=native", "-fopenmp", "-shared", "-fPIC")
@@ -64,7 +65,7 @@ def _build_key():
     """What a build depends on: the sources, MXNet's version, the architecture, the compiler
     and the extra flags. Not the CPU model: the kernels dispatch at load time."""
     h = hashlib.sha256()
-    for name in SOURCES:
+    for name in SOURCES + HEADERS:
         with open(os.path.join(SOURCE_DIR, name), "rb") as f:
             h.update(f.read())
     h.update(" ".join(BUILD_FLAGS).encode())

@@ -20,17 +20,12 @@
 
 #include <omp.h>
 
+#include "common.h"
 #include "lib_api.h"
 
 using namespace mxnet::ext;
 
 namespace {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TIEZOO_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TIEZOO_KERNEL
-#endif
 
 // A mask value at or below this marks a slot nobody may attend to: its weight is exactly 0
 // after the softmax (exp underflows), so it is skipped.
@@ -98,14 +93,7 @@ MXReturnValue ParseAttrs(const std::unordered_map<std::string, std::string>& att
 
 MXReturnValue InferType(const std::unordered_map<std::string, std::string>& attrs,
                         std::vector<int>* in_types, std::vector<int>* out_types) {
-  for (int t : *in_types) {
-    if (t != kFloat32) {
-      MX_ERROR_MSG << "tiezoo_decode_attention: float32 only, got dtype " << t;
-      return MX_FAIL;
-    }
-  }
-  (*out_types)[0] = kFloat32;
-  return MX_SUCCESS;
+  return tiezoo::Float32Only("tiezoo_decode_attention", *in_types, out_types);
 }
 
 MXReturnValue InferShape(const std::unordered_map<std::string, std::string>& attrs,
