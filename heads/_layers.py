@@ -13,6 +13,14 @@ __all__ = ["ACTIVATIONS", "GELUTanh", "LayerNorm", "activation_block", "dense",
 # offered under its own name, "gelu_tanh" (Hugging Face's "gelu_new", ALBERT's default).
 
 
+# Every family's attention masks add this to the score of a key nobody may attend to (padding,
+# later positions, unwritten cache slots): exp(MASKED_SCORE - max) is exactly 0 in
+# float32, so padding gets probability exactly 0 (finite, so that a row with no valid key
+# stays defined, as in Hugging Face, which adds the dtype's minimum). tiezoo_decode_attention
+# skips slots at or below -1e20 for that reason.
+MASKED_SCORE = -1e30
+
+
 class GELUTanh(HybridBlock):
     """0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))): the tanh-approximate GELU."""
 

@@ -29,10 +29,10 @@ import numpy as np
 from mxnet.gluon import HybridBlock, nn
 
 from checkpoints import tied
+from heads._layers import MASKED_SCORE
 
 from .decoding import attend_one, cached_graphs, layer_views, take_rows, use_native_attention
 from .generation import GenerationError
-from .models.bert.layers import MASKED_SCORE
 
 __all__ = ["MultiHeadAttention", "EncoderDecoderModel", "padding_mask", "causal_padding_mask",
            "param_value", "EncoderDecoderSession", "MASKED_SCORE"]

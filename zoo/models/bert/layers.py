@@ -13,7 +13,7 @@ are part of their checkpoint formats too::
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
-from heads._layers import LayerNorm, activation_block, dense
+from heads._layers import MASKED_SCORE, LayerNorm, activation_block, dense
 
 __all__ = ["BertSelfAttention", "BertLayer", "BertEncoder", "MASKED_SCORE"]
 
@@ -89,10 +89,6 @@ class BertLayer(HybridBlock):
         return self.ffn_layer_norm(h + self.dropout(out))
 
 
-# Added to the attention score of every padding key: exp(MASKED_SCORE - max) is exactly 0 in
-# float32, so padding gets probability exactly 0 (finite, so that a row with no valid key
-# stays defined, as in Hugging Face, which adds the dtype's minimum).
-MASKED_SCORE = -1e30
 
 
 class BertEncoder(HybridBlock):

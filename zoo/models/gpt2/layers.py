@@ -26,10 +26,9 @@ import math
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
-from heads._layers import LayerNorm, activation_block, dense
+from heads._layers import MASKED_SCORE, LayerNorm, activation_block, dense
 
 from ...decoding import attend_one
-from ..bert.layers import MASKED_SCORE
 
 __all__ = ["GPT2SelfAttention", "GPT2Layer", "causal_mask", "parameter_value", "MASKED_SCORE"]
 
